@@ -1,0 +1,119 @@
+# User-account service: build, test and run helpers (GNU make).
+#
+# `sam build` runs `make build-<LogicalId>` here with ARTIFACTS_DIR set for
+# every function in template.yaml (Metadata BuildMethod: makefile).
+
+MAKEFLAGS += --no-print-directory
+
+# One "LogicalId:dir" pair per function: LogicalId as in template.yaml, dir
+# under functions/. Adding a function here is the only Makefile change needed.
+FUNCTIONS := \
+	SignUpFunction:signup \
+	ActivateFunction:activate \
+	ResendActivationFunction:resend-activation \
+	LoginFunction:login \
+	LogoutFunction:logout \
+	MeFunction:me \
+	DeleteSelfFunction:delete-self \
+	GetUserFunction:get-user \
+	UpdateUserFunction:update-user \
+	DeleteUserFunction:delete-user \
+	GetTokenFunction:get-token \
+	RefreshTokenFunction:refresh-token \
+	ChangeEmailFunction:change-email \
+	CancelChangeEmailFunction:cancel-change-email \
+	ConfirmEmailFunction:confirm-email \
+	ChangePasswordFunction:change-password \
+	PasswordResetFunction:password-reset \
+	PasswordResetConfirmFunction:password-reset-confirm
+
+# Lambda provided.al2023 on arm64: a static binary named bootstrap.
+LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+
+# Latest staticcheck release that supports Go 1.26 (its go.mod says go 1.26.0);
+# see `go list -m -versions honnef.co/go/tools`.
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 60s
+
+function_id = $(word 1,$(subst :, ,$(1)))
+function_dir = $(word 2,$(subst :, ,$(1)))
+FUNCTION_IDS := $(foreach f,$(FUNCTIONS),$(call function_id,$(f)))
+BUILD_TARGETS := $(addprefix build-,$(FUNCTION_IDS))
+
+# build-<LogicalId>: ARTIFACTS_DIR comes from SAM; by hand it defaults to
+# .aws-sam/build/<LogicalId>.
+define function_build_rule
+build-$(1): ARTIFACTS_DIR ?= .aws-sam/build/$(1)
+build-$(1):
+	@mkdir -p "$$(ARTIFACTS_DIR)"
+	$(LAMBDA_GOENV) go build $(LAMBDA_GOFLAGS) -o "$$(ARTIFACTS_DIR)/bootstrap" ./functions/$(2)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(f)),$(call function_dir,$(f)))))
+
+# Go sources to format-check (testdata included; npm and build output not).
+FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
+
+.PHONY: all build $(BUILD_TARGETS) tools run test fmt-check vet staticcheck lint-template bench fuzz clean
+
+all: build
+
+## build: every function into .aws-sam/build/<LogicalId>/bootstrap
+build: $(BUILD_TARGETS)
+
+## tools: npm-installed local emulators, reinstalled when the lock file changes
+tools: tools/node_modules/.package-lock.json
+
+tools/node_modules/.package-lock.json: tools/package-lock.json
+	npm ci --no-audit --no-fund --prefix tools
+	@touch $@
+
+## run: the local stack (API + emulated DynamoDB and SES)
+run: tools
+	go run ./local
+
+## test: everything CI checks, in order
+test: tools
+	$(MAKE) fmt-check
+	go vet ./...
+	$(MAKE) staticcheck
+	$(MAKE) lint-template
+	$(MAKE) build
+	go test -count=1 -timeout 15m ./...
+
+fmt-check:
+	@unformatted="$$($(FIND_GO_FILES) | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting (run gofmt -w):"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi; \
+	echo "gofmt: ok"
+
+vet:
+	go vet ./...
+
+staticcheck:
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+lint-template:
+	cfn-lint template.yaml
+
+## bench: cold start and latency of the built functions
+bench:
+	go run ./bench
+
+## fuzz: each fuzz target for FUZZTIME (default 60s)
+fuzz:
+	@files="$$(grep -rl 'func Fuzz' --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.aws-sam --exclude-dir=.git . || true)"; \
+	if [ -z "$$files" ]; then echo "fuzz: no fuzz targets found"; exit 0; fi; \
+	for file in $$files; do \
+		pkg="./$$(dirname "$${file#./}")"; \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "fuzz: $$pkg $$target"; \
+			go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf .aws-sam bench/out coverage.out

@@ -1,0 +1,192 @@
+// Command local runs the whole service on this machine (`make run`):
+// DynamoDB Local and the local SES from tools/, the table made from
+// template.yaml's own definition, and every route of template.yaml served on
+// http://127.0.0.1:$PORT by the same handlers the Lambda binaries run.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/example/accounts/pkg/app"
+	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/localstack"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("local stack stopped", "cause", err.Error())
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func port(k, def string) (int, error) {
+	p, err := strconv.Atoi(envOr(k, def))
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("%s must be a port number", k)
+	}
+	return p, nil
+}
+
+func run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root, err := localstack.Root()
+	if err != nil {
+		return err
+	}
+	apiPort, err := port("PORT", "3000")
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(root, ".local")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+
+	dynamoEndpoint := os.Getenv("DYNAMODB_ENDPOINT")
+	sesEndpoint := os.Getenv("SES_ENDPOINT")
+	if dynamoEndpoint == "" || sesEndpoint == "" {
+		if err := localstack.EnsureTools(ctx, root); err != nil {
+			return err
+		}
+	}
+	if dynamoEndpoint == "" {
+		p, err := port("DYNAMODB_PORT", "8000")
+		if err != nil {
+			return err
+		}
+		proc, err := localstack.StartDynamoDB(ctx, localstack.DynamoOptions{Port: p, DataDir: filepath.Join(dataDir, "dynamodb"), Root: root})
+		if err != nil {
+			return err
+		}
+		defer proc.Stop()
+		dynamoEndpoint = proc.Endpoint()
+	}
+	if sesEndpoint == "" {
+		p, err := port("SES_PORT", "8005")
+		if err != nil {
+			return err
+		}
+		proc, err := localstack.StartSES(ctx, localstack.SESOptions{Port: p, Root: root})
+		if err != nil {
+			return err
+		}
+		defer proc.Stop()
+		sesEndpoint = proc.Endpoint()
+	}
+
+	key, err := tokenKey(filepath.Join(dataDir, "token.key"))
+	if err != nil {
+		return err
+	}
+	defaults := map[string]string{
+		"TABLE_NAME":        "users",
+		"MAIL_FROM":         "no-reply@example.com",
+		"TOKEN_KEY":         key,
+		"AWS_REGION":        "us-east-1",
+		"DYNAMODB_ENDPOINT": dynamoEndpoint,
+		"SES_ENDPOINT":      sesEndpoint,
+	}
+	cfg, err := config.Load(func(k string) string {
+		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" {
+			return defaults[k]
+		}
+		return envOr(k, defaults[k])
+	})
+	if err != nil {
+		return err
+	}
+
+	tpl, err := localstack.ParseTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return err
+	}
+	db := dynamodb.New(dynamodb.Options{
+		Region: cfg.Region, BaseEndpoint: aws.String(dynamoEndpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+	if err := localstack.EnsureTable(ctx, db, tpl, "UsersTable", cfg.TableName); err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.Options{})
+	if err != nil {
+		return err
+	}
+	if email := os.Getenv("ADMIN_EMAIL"); email != "" {
+		u, err := a.Users.EnsureStaff(ctx, email, os.Getenv("ADMIN_PASSWORD"), true, false)
+		if err != nil {
+			return fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %w", err)
+		}
+		log.Info("staff account ready", "email", u.Email, "uuid", u.UUID)
+	}
+	h, err := localstack.NewServer(tpl.Routes, a.Handlers(), localstack.ServerOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("API:   http://%s\nInbox: %s (JSON at %s/store)\nDynamoDB Local: %s\nStop with Ctrl-C.\n",
+		ln.Addr(), sesEndpoint, sesEndpoint, dynamoEndpoint)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// tokenKey reads the local token key, making it on first run.
+func tokenKey(path string) (string, error) {
+	if v := os.Getenv("TOKEN_KEY"); v != "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return string(b), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(k)
+	return s, os.WriteFile(path, []byte(s), 0o600)
+}

@@ -1,0 +1,121 @@
+// Package api owns the HTTP endpoints: one method per Lambda function, each
+// turning an HTTP API event into a users.Service call and its answer into
+// the contract's shape.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/users"
+)
+
+// API holds what the endpoints share.
+type API struct {
+	Users *users.Service
+	Log   *slog.Logger
+}
+
+// Handlers maps each function's logical id in template.yaml to its handler;
+// the local server serves the template's routes through it.
+func (a *API) Handlers() map[string]httpapi.LambdaHandler {
+	return map[string]httpapi.LambdaHandler{
+		"SignUpFunction":               a.SignUp(),
+		"ActivateFunction":             a.Activate(),
+		"ResendActivationFunction":     a.ResendActivation(),
+		"LoginFunction":                a.Login(),
+		"LogoutFunction":               a.Logout(),
+		"MeFunction":                   a.Me(),
+		"DeleteSelfFunction":           a.DeleteSelf(),
+		"GetUserFunction":              a.GetUser(),
+		"UpdateUserFunction":           a.UpdateUser(),
+		"DeleteUserFunction":           a.DeleteUser(),
+		"GetTokenFunction":             a.GetToken(),
+		"RefreshTokenFunction":         a.RefreshToken(),
+		"ChangeEmailFunction":          a.ChangeEmail(),
+		"CancelChangeEmailFunction":    a.CancelChangeEmail(),
+		"ConfirmEmailFunction":         a.ConfirmEmail(),
+		"ChangePasswordFunction":       a.ChangePassword(),
+		"PasswordResetFunction":        a.PasswordReset(),
+		"PasswordResetConfirmFunction": a.PasswordResetConfirm(),
+	}
+}
+
+// baseURL is the API's public base URL: PUBLIC_URL, or the request's host.
+func (a *API) baseURL(r *httpapi.Request) string {
+	if pu := a.Users.Config().PublicURL; pu != "" {
+		return pu
+	}
+	scheme := r.Header("x-forwarded-proto")
+	if scheme == "" {
+		scheme = "https"
+	}
+	host := r.Event.RequestContext.DomainName
+	if host == "" {
+		host = r.Header("host")
+	}
+	if st := r.Event.RequestContext.Stage; st != "" && st != "$default" {
+		host += "/" + st
+	}
+	return scheme + "://" + host
+}
+
+// authenticate resolves the caller from the Authorization header.
+func (a *API) authenticate(ctx context.Context, r *httpapi.Request) (*users.Principal, error) {
+	return a.Users.Authenticate(ctx, r.Header("authorization"))
+}
+
+// userResponse answers with a user object, its ETag, and field selection.
+func (a *API) userResponse(r *httpapi.Request, status int, u *users.User, token string) (*httpapi.Response, error) {
+	v := a.Users.View(u, a.baseURL(r))
+	v.Token = token
+	body, err := selectFields(v, r.Query()["field"])
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.JSON(status, body).WithHeader("ETag", ETag(u)), nil
+}
+
+// ETag is a user's entity tag: its version.
+func ETag(u *users.User) string { return `"` + strconv.FormatInt(u.Version, 10) + `"` }
+
+// selectFields keeps only the named fields of v when any are named
+// (field=a&field=b, or field=a,b).
+func selectFields(v any, fields []string) (any, error) {
+	if len(fields) == 0 {
+		return v, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	out := map[string]json.RawMessage{}
+	for _, f := range fields {
+		for _, name := range strings.Split(f, ",") {
+			name = strings.TrimSpace(name)
+			if val, ok := m[name]; ok {
+				out[name] = val
+			} else if name != "" && name != "token" {
+				return nil, httpapi.Invalid(map[string][]string{"field": {"Unknown field: " + name + "."}})
+			}
+		}
+	}
+	return out, nil
+}
+
+// notFoundAs404 turns users.ErrNotFound into the contract's 404.
+func notFoundAs404(err error) error {
+	if errors.Is(err, users.ErrNotFound) {
+		return httpapi.NotFound("")
+	}
+	return err
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/users"
+)
+
+// SignUp serves POST /api/users (self sign-up; with staff credentials, the
+// admin create) and POST /user (UbiOps: same effects, UbiOps' answer).
+func (a *API) SignUp() httpapi.LambdaHandler {
+	return httpapi.Wrap("SignUp", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		var in users.ProfileInput
+		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
+			return nil, err
+		}
+		base := a.baseURL(r)
+		var u *users.User
+		var err error
+		if r.Header("authorization") != "" {
+			p, aerr := a.authenticate(ctx, r)
+			if aerr != nil {
+				return nil, aerr
+			}
+			if !p.User.IsStaff {
+				return nil, httpapi.Forbidden("Only staff can create accounts for others.")
+			}
+			u, err = a.Users.AdminCreate(ctx, in, base)
+		} else {
+			u, err = a.Users.Register(ctx, in, base)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isUbiOps(r) {
+			return httpapi.JSON(http.StatusCreated, map[string]string{
+				"email": u.Email, "name": u.FirstName, "surname": u.LastName, "phone": u.PhoneNumber,
+			}), nil
+		}
+		return a.userResponse(r, http.StatusCreated, u, "")
+	})
+}
+
+// isUbiOps tells the UbiOps routes (/user) from the contract's (/api/...).
+func isUbiOps(r *httpapi.Request) bool {
+	return strings.TrimRight(r.Path(), "/") == "/user"
+}
+
+type codeInput struct {
+	Code string `json:"code"`
+}
+
+// Activate serves POST /api/auth/activate and GET /api/auth/activate?code=.
+func (a *API) Activate() httpapi.LambdaHandler {
+	return httpapi.Wrap("Activate", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		var in codeInput
+		if r.Method() == http.MethodGet {
+			in.Code = r.Query().Get("code")
+		} else if err := r.DecodeJSON(&in, nil); err != nil {
+			return nil, err
+		}
+		u, err := a.Users.Activate(ctx, in.Code)
+		if err != nil {
+			return nil, err
+		}
+		return a.userResponse(r, http.StatusOK, u, "")
+	})
+}
+
+type emailInput struct {
+	Email string `json:"email"`
+}
+
+// accepted is the answer of resend and reset, the same whether or not the
+// address has an account.
+func accepted(detail string) *httpapi.Response {
+	return httpapi.JSON(http.StatusAccepted, map[string]string{"detail": detail})
+}
+
+// ResendActivation serves POST /api/auth/activation/resend.
+func (a *API) ResendActivation() httpapi.LambdaHandler {
+	return httpapi.Wrap("ResendActivation", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		var in emailInput
+		if err := r.DecodeJSON(&in, nil); err != nil {
+			return nil, err
+		}
+		if err := a.Users.ResendActivation(ctx, in.Email, a.baseURL(r)); err != nil {
+			return nil, err
+		}
+		return accepted("If that address has an account waiting for activation, a new activation email is on its way."), nil
+	})
+}
+
+type loginInput struct {
+	Login    string `json:"login"`
+	Email    string `json:"email"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Login serves POST /api/auth/login.
+func (a *API) Login() httpapi.LambdaHandler {
+	return httpapi.Wrap("Login", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		var in loginInput
+		if err := r.DecodeJSON(&in, nil); err != nil {
+			return nil, err
+		}
+		login := in.Login
+		if login == "" {
+			login = in.Email
+		}
+		if login == "" {
+			login = in.Username
+		}
+		fields := map[string][]string{}
+		if strings.TrimSpace(login) == "" {
+			fields["login"] = []string{"This field is required."}
+		} else if len(login) > users.MaxEmail {
+			fields["login"] = []string{"Ensure this field has no more than 254 characters."}
+		}
+		if in.Password == "" {
+			fields["password"] = []string{"This field is required."}
+		} else if len(in.Password) > 4*users.MaxPassword {
+			fields["password"] = []string{"This password is too long."}
+		}
+		if len(fields) > 0 {
+			return nil, httpapi.Invalid(fields)
+		}
+		res, err := a.Users.Login(ctx, login, in.Password, r.SourceIP())
+		if err != nil {
+			return nil, err
+		}
+		httpapi.SetUser(ctx, res.User.UUID)
+		return httpapi.JSON(http.StatusOK, map[string]any{
+			"token":      res.Token,
+			"expires_at": users.TimeFormat(res.Expires),
+			"user":       a.Users.View(res.User, a.baseURL(r)),
+		}), nil
+	})
+}
+
+// Logout serves POST /api/auth/logout.
+func (a *API) Logout() httpapi.LambdaHandler {
+	return httpapi.Wrap("Logout", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		p, err := a.authenticate(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.Users.Logout(ctx, p); err != nil {
+			return nil, err
+		}
+		return httpapi.NoContent(), nil
+	})
+}
+
+// Me serves GET /api/users/me: the caller, with their token.
+func (a *API) Me() httpapi.LambdaHandler {
+	return httpapi.Wrap("Me", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		p, err := a.authenticate(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return a.userResponse(r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
+	})
+}
+
+// DeleteSelf serves DELETE /api/users (200 with the deleted user, ApiHub)
+// and DELETE /user (204, UbiOps).
+func (a *API) DeleteSelf() httpapi.LambdaHandler {
+	return httpapi.Wrap("DeleteSelf", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		p, err := a.authenticate(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.Users.Delete(ctx, p.User); err != nil {
+			return nil, err
+		}
+		if isUbiOps(r) {
+			return httpapi.NoContent(), nil
+		}
+		return a.userResponse(r, http.StatusOK, p.User, "")
+	})
+}

@@ -1,0 +1,134 @@
+// Package app wires the service from its configuration: AWS clients, the
+// token key, the logger. Every function's main and the local server build
+// through it, so they run the same code.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ses"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/example/accounts/pkg/api"
+	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/secret"
+	"github.com/example/accounts/pkg/users"
+)
+
+// Options lets tests and the local server replace parts.
+type Options struct {
+	// LogOutput receives the JSON log lines (default os.Stdout).
+	LogOutput io.Writer
+	// WrapDB wraps the DynamoDB client, to count requests or inject faults.
+	WrapDB func(users.DB) users.DB
+	// Mail replaces the SES sender.
+	Mail mail.Sender
+	// AWSOptions are applied to the AWS config.
+	AWSOptions []func(*awsconfig.LoadOptions) error
+	// DynamoAPIOptions are SDK middlewares for the DynamoDB client only
+	// (e.g. ddbmetrics.Counter.Middleware).
+	DynamoAPIOptions []func(*middleware.Stack) error
+}
+
+// New builds the API from cfg.
+func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error) {
+	out := opts.LogOutput
+	if out == nil {
+		out = os.Stdout
+	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
+	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		// Local endpoints accept any credentials; do not go looking for real ones.
+		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	loadOpts = append(loadOpts, opts.AWSOptions...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("app: aws config: %w", err)
+	}
+
+	var db users.DB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.DynamoEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoEndpoint)
+			// DynamoDB Local's CRC32 header does not always match its body.
+			o.DisableValidateResponseChecksum = true
+		}
+		o.APIOptions = append(o.APIOptions, opts.DynamoAPIOptions...)
+	})
+	if opts.WrapDB != nil {
+		db = opts.WrapDB(db)
+	}
+	sender := opts.Mail
+	if sender == nil {
+		sender = &mail.SES{From: cfg.MailFrom, Client: ses.NewFromConfig(awsCfg, func(o *ses.Options) {
+			if cfg.SESEndpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.SESEndpoint)
+			}
+		})}
+	}
+	svc := users.New(db, cfg, sender, tokenSealer(cfg, awsCfg), log)
+	return &api.API{Users: svc, Log: log}, nil
+}
+
+// tokenSealer returns a loader of the token sealer: from TOKEN_KEY, or from
+// the Secrets Manager secret, read once per cold start and only by the
+// functions that seal or open tokens.
+func tokenSealer(cfg config.Config, awsCfg aws.Config) func(context.Context) (*secret.Sealer, error) {
+	if cfg.TokenKey != "" {
+		s, err := secret.NewSealer([]byte(cfg.TokenKey))
+		return func(context.Context) (*secret.Sealer, error) { return s, err }
+	}
+	var (
+		mu     sync.Mutex
+		sealer *secret.Sealer
+	)
+	return func(ctx context.Context) (*secret.Sealer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sealer != nil {
+			return sealer, nil
+		}
+		out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.TokenKeySecretARN)})
+		if err != nil {
+			return nil, fmt.Errorf("app: reading the token key: %w", err)
+		}
+		if out.SecretString == nil {
+			return nil, errors.New("app: the token key secret has no string value")
+		}
+		s, err := secret.NewSealer([]byte(*out.SecretString))
+		if err != nil {
+			return nil, err
+		}
+		sealer = s
+		return s, nil
+	}
+}
+
+// FromEnv builds the API from the process environment, for a function's
+// main. A missing setting ends the cold start with a clear JSON log line.
+func FromEnv() *api.API {
+	cfg, err := config.Load(os.Getenv)
+	if err == nil {
+		var a *api.API
+		if a, err = New(context.Background(), cfg, Options{}); err == nil {
+			return a
+		}
+	}
+	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start failed", "cause", err.Error())
+	os.Exit(1)
+	return nil
+}

@@ -1,0 +1,91 @@
+// Package config reads the service's settings from the environment once, at
+// cold start, into a typed struct, and fails clearly when one is missing.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting a function reads.
+type Config struct {
+	TableName string // TABLE_NAME
+	MailFrom  string // MAIL_FROM: the SES sender
+	// PublicURL is the API's public base URL (PUBLIC_URL); empty means
+	// derived from each request's host.
+	PublicURL string
+	// Link bases that emailed codes are appended to as ?code=; empty means
+	// the API's own route.
+	ActivationLinkBase  string // ACTIVATION_LINK_BASE
+	ResetLinkBase       string // RESET_LINK_BASE
+	EmailChangeLinkBase string // EMAIL_CHANGE_LINK_BASE
+
+	// The token encryption key: TOKEN_KEY (local) or the Secrets Manager
+	// secret TOKEN_KEY_SECRET_ARN (AWS), read once per cold start.
+	TokenKey          string
+	TokenKeySecretARN string
+
+	Region         string // AWS_REGION
+	DynamoEndpoint string // DYNAMODB_ENDPOINT: DynamoDB Local
+	SESEndpoint    string // SES_ENDPOINT: the local SES
+
+	LogLevel      slog.Level    // LOG_LEVEL
+	TokenLifetime time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
+}
+
+// MaxTokenLifetime bounds a user's token_lifetime.
+const MaxTokenLifetime = 30 * 24 * time.Hour
+
+// Load parses the environment through getenv (os.Getenv in main).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		TableName:           strings.TrimSpace(getenv("TABLE_NAME")),
+		MailFrom:            strings.TrimSpace(getenv("MAIL_FROM")),
+		PublicURL:           strings.TrimRight(strings.TrimSpace(getenv("PUBLIC_URL")), "/"),
+		ActivationLinkBase:  strings.TrimSpace(getenv("ACTIVATION_LINK_BASE")),
+		ResetLinkBase:       strings.TrimSpace(getenv("RESET_LINK_BASE")),
+		EmailChangeLinkBase: strings.TrimSpace(getenv("EMAIL_CHANGE_LINK_BASE")),
+		TokenKey:            getenv("TOKEN_KEY"),
+		TokenKeySecretARN:   strings.TrimSpace(getenv("TOKEN_KEY_SECRET_ARN")),
+		Region:              strings.TrimSpace(getenv("AWS_REGION")),
+		DynamoEndpoint:      strings.TrimSpace(getenv("DYNAMODB_ENDPOINT")),
+		SESEndpoint:         strings.TrimSpace(getenv("SES_ENDPOINT")),
+		TokenLifetime:       12 * time.Hour,
+	}
+	var missing []string
+	if c.TableName == "" {
+		missing = append(missing, "TABLE_NAME")
+	}
+	if c.MailFrom == "" {
+		missing = append(missing, "MAIL_FROM")
+	}
+	if c.TokenKey == "" && c.TokenKeySecretARN == "" {
+		missing = append(missing, "TOKEN_KEY or TOKEN_KEY_SECRET_ARN")
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("config: missing required environment variable(s): %s", strings.Join(missing, ", "))
+	}
+	if c.TokenKey != "" && len(c.TokenKey) < 16 {
+		return c, errors.New("config: TOKEN_KEY must be at least 16 characters")
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("config: LOG_LEVEL %q: %w", v, err)
+		}
+	}
+	if v := getenv("DEFAULT_TOKEN_LIFETIME"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 60 || time.Duration(n)*time.Second > MaxTokenLifetime {
+			return c, fmt.Errorf("config: DEFAULT_TOKEN_LIFETIME must be seconds between 60 and %d", int(MaxTokenLifetime.Seconds()))
+		}
+		c.TokenLifetime = time.Duration(n) * time.Second
+	}
+	return c, nil
+}

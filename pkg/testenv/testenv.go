@@ -1,0 +1,331 @@
+// Package testenv runs the whole service for integration tests against the
+// real parts: DynamoDB Local and the local SES, started on free ports, the
+// table created from template.yaml, and every route of the template served
+// in process over HTTP, as `make run` serves them.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/google/uuid"
+
+	"github.com/example/accounts/pkg/api"
+	"github.com/example/accounts/pkg/app"
+	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/ddbmetrics"
+	"github.com/example/accounts/pkg/localstack"
+	"github.com/example/accounts/pkg/users"
+)
+
+// Env is a running service.
+type Env struct {
+	URL    string
+	Inbox  localstack.Inbox
+	API    *api.API
+	Config config.Config
+	DB     *dynamodb.Client
+	// Logs holds every JSON log line the service wrote.
+	Logs *Buffer
+	// Requests counts the service's DynamoDB requests (an SDK middleware).
+	Requests *ddbmetrics.Counter
+
+	Dynamo, SES *localstack.Process
+	server      *httptest.Server
+}
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Options adjust the service under test.
+type Options struct {
+	// Env overrides configuration variables.
+	Env map[string]string
+	// App is passed to app.New (WrapDB, Mail…); LogOutput is set by Start.
+	App app.Options
+}
+
+// Start brings up the stack; call Close when done (TestMain).
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	root, err := localstack.Root()
+	if err != nil {
+		return nil, err
+	}
+	if err := localstack.EnsureTools(ctx, root); err != nil {
+		return nil, err
+	}
+	e := &Env{Logs: &Buffer{}, Requests: ddbmetrics.New()}
+	if e.Dynamo, err = localstack.StartDynamoDB(ctx, localstack.DynamoOptions{Root: root}); err != nil {
+		return nil, err
+	}
+	if e.SES, err = localstack.StartSES(ctx, localstack.SESOptions{Root: root}); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Inbox = localstack.Inbox{Endpoint: e.SES.Endpoint()}
+	vars := map[string]string{
+		"TABLE_NAME":        "users-test",
+		"MAIL_FROM":         "no-reply@example.com",
+		"TOKEN_KEY":         "test-token-key-0123456789abcdef",
+		"AWS_REGION":        "us-east-1",
+		"DYNAMODB_ENDPOINT": e.Dynamo.Endpoint(),
+		"SES_ENDPOINT":      e.SES.Endpoint(),
+	}
+	for k, v := range opts.Env {
+		vars[k] = v
+	}
+	if e.Config, err = config.Load(func(k string) string { return vars[k] }); err != nil {
+		e.Close()
+		return nil, err
+	}
+	tpl, err := localstack.ParseTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.DB = dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(e.Dynamo.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+	if err := localstack.EnsureTable(ctx, e.DB, tpl, "UsersTable", e.Config.TableName); err != nil {
+		e.Close()
+		return nil, err
+	}
+	appOpts := opts.App
+	appOpts.LogOutput = e.Logs
+	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware)
+	if e.API, err = app.New(ctx, e.Config, appOpts); err != nil {
+		e.Close()
+		return nil, err
+	}
+	h, err := localstack.NewServer(tpl.Routes, e.API.Handlers(), localstack.ServerOptions{})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.server = httptest.NewServer(h)
+	e.URL = e.server.URL
+	return e, nil
+}
+
+// Close stops everything Start started.
+func (e *Env) Close() {
+	if e.server != nil {
+		e.server.Close()
+	}
+	if e.Dynamo != nil {
+		_ = e.Dynamo.Stop()
+	}
+	if e.SES != nil {
+		_ = e.SES.Stop()
+	}
+}
+
+// Resp is an answer.
+type Resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body as an object (nil when it is not one).
+func (r *Resp) JSON() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	return m
+}
+
+// Str returns a top-level string field of the body.
+func (r *Resp) Str(field string) string {
+	s, _ := r.JSON()[field].(string)
+	return s
+}
+
+// Do sends a request; body is JSON-encoded unless it is a string or []byte.
+// hdr are name, value pairs.
+func (e *Env) Do(t testing.TB, method, path string, body any, hdr ...string) *Resp {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return &Resp{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// Token is the Authorization header value for a token.
+func Token(tok string) string { return "Token " + tok }
+
+// Basic is the Authorization header value for HTTP Basic.
+func Basic(login, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(login+":"+password))
+}
+
+// Email returns a fresh address, unique across tests.
+func Email(prefix string) string {
+	return fmt.Sprintf("%s-%s@example.com", prefix, strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
+}
+
+var codePattern = regexp.MustCompile(`[?&]code=([A-Za-z0-9_-]+)`)
+
+// CodeFromMail waits for a mail to `to` whose subject contains subject and
+// returns the code in its link, as a person reads it from their inbox.
+func (e *Env) CodeFromMail(t testing.TB, to, subject string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := e.Inbox.WaitFor(ctx, to, func(m localstack.Mail) bool { return strings.Contains(m.Subject, subject) })
+	if err != nil {
+		t.Fatalf("no mail %q to %s: %v", subject, to, err)
+	}
+	sm := codePattern.FindStringSubmatch(m.Text)
+	if sm == nil {
+		t.Fatalf("mail %q to %s has no code link in its text: %q", subject, to, m.Text)
+	}
+	return sm[1]
+}
+
+// MailsTo counts the mails to an address with subject.
+func (e *Env) MailsTo(t testing.TB, to, subject string) []localstack.Mail {
+	t.Helper()
+	all, err := e.Inbox.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []localstack.Mail
+	for _, m := range all {
+		for _, a := range m.To {
+			if strings.EqualFold(a, to) && strings.Contains(m.Subject, subject) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// DefaultPassword is a password that passes the rules.
+const DefaultPassword = "violet-Tractor-93-lantern"
+
+// SignUp registers email and returns the created user's uuid.
+func (e *Env) SignUp(t testing.TB, email string) string {
+	t.Helper()
+	r := e.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": DefaultPassword})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("sign-up %s: %d %s", email, r.Status, r.Body)
+	}
+	return r.Str("uuid")
+}
+
+// Activate reads the activation code from the inbox and activates.
+func (e *Env) Activate(t testing.TB, email string) {
+	t.Helper()
+	code := e.CodeFromMail(t, email, "Activate")
+	r := e.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code})
+	if r.Status != http.StatusOK {
+		t.Fatalf("activate %s: %d %s", email, r.Status, r.Body)
+	}
+}
+
+// Login logs in and returns the token.
+func (e *Env) Login(t testing.TB, login, password string) string {
+	t.Helper()
+	r := e.Do(t, "POST", "/api/auth/login", map[string]any{"login": login, "password": password})
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s: %d %s", login, r.Status, r.Body)
+	}
+	return r.Str("token")
+}
+
+// User is an active account made for a test.
+type User struct {
+	UUID, Email, Password, Token string
+}
+
+// NewUser signs up, activates and logs in a fresh user.
+func (e *Env) NewUser(t testing.TB, prefix string) User {
+	t.Helper()
+	email := Email(prefix)
+	id := e.SignUp(t, email)
+	e.Activate(t, email)
+	return User{UUID: id, Email: email, Password: DefaultPassword, Token: e.Login(t, email, DefaultPassword)}
+}
+
+// NewStaff makes an active staff account directly through the service, as
+// the bootstrap of a deployed stack does.
+func (e *Env) NewStaff(t testing.TB, prefix string, support bool) User {
+	t.Helper()
+	email := Email(prefix)
+	u, err := e.API.Users.EnsureStaff(context.Background(), email, DefaultPassword, !support, support)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return User{UUID: u.UUID, Email: email, Password: DefaultPassword, Token: e.Login(t, email, DefaultPassword)}
+}
+
+var _ = users.ErrNotFound
+
+// CodeIn returns the code in a mail's text.
+func CodeIn(t testing.TB, text string) string {
+	t.Helper()
+	sm := codePattern.FindStringSubmatch(text)
+	if sm == nil {
+		t.Fatalf("no code link in %q", text)
+	}
+	return sm[1]
+}

@@ -1,0 +1,128 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+
+	"github.com/google/uuid"
+
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/secret"
+)
+
+// AdminCreate is staff creating an account: username and email required,
+// password optional, is_staff/is_support/is_active allowed; the account is
+// ENABLED at once. Without a password the person is mailed a code to set one.
+func (s *Service) AdminCreate(ctx context.Context, in ProfileInput, base string) (*User, error) {
+	now := s.now()
+	p := problems{}
+	email := ""
+	if in.Email == nil {
+		p.add("email", "This field is required.")
+	} else if e, msg := ValidEmail(*in.Email); msg != "" {
+		p.add("email", msg)
+	} else {
+		email = e
+	}
+	username := ""
+	if in.Username == nil {
+		p.add("username", "This field is required.")
+	} else {
+		username = strings.TrimSpace(*in.Username)
+		if msg := ValidUsername(username); msg != "" {
+			p.add("username", msg)
+		}
+	}
+	if in.Password != nil {
+		if msgs := ValidPassword(*in.Password, email, username); len(msgs) > 0 {
+			p["password"] = append(p["password"], msgs...)
+		}
+	}
+	u := &User{
+		UUID: uuid.NewString(), Username: username, Email: email,
+		Status: StatusEnabled, IsActive: true, RegistrationMethod: "admin",
+		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1,
+	}
+	if in.IsStaff != nil {
+		u.IsStaff = *in.IsStaff
+	}
+	if in.IsSupport != nil {
+		u.IsSupport = *in.IsSupport
+	}
+	if in.IsActive != nil && !*in.IsActive {
+		u.IsActive, u.Status = false, StatusDisabled
+	}
+	applyProfile(p, &in, u, now)
+	if len(p) > 0 {
+		return nil, httpapi.Invalid(p)
+	}
+	var code secret.Bearer
+	if in.Password != nil {
+		hash, err := secret.HashPassword(*in.Password)
+		if err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		u.PasswordHash = hash
+	} else {
+		var err error
+		if code, err = secret.NewCode(u.UUID); err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL)}
+	}
+	if err := s.st.create(ctx, u, now); err != nil {
+		return nil, err
+	}
+	if code.Value != "" {
+		s.send(ctx, u.UUID, setPasswordMail(u.Email, s.link(base, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code.Value)))
+	}
+	return u, nil
+}
+
+// EnsureStaff makes sure an active staff (or support) account with email and
+// password exists: it creates one, or promotes, activates and re-keys the
+// existing account. It bootstraps the first staff member of a stack and is
+// idempotent.
+func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff, support bool) (*User, error) {
+	e, msg := ValidEmail(email)
+	if msg != "" {
+		return nil, httpapi.Invalid(map[string][]string{"email": {msg}})
+	}
+	if msgs := ValidPassword(password, e, ""); len(msgs) > 0 {
+		return nil, httpapi.Invalid(map[string][]string{"password": msgs})
+	}
+	u, err := s.userByEmail(ctx, e)
+	if errors.Is(err, ErrNotFound) {
+		t, f := true, false
+		in := ProfileInput{Email: &e, Username: ptr(strings.ToLower(e)), Password: &password, IsStaff: &staff, IsSupport: &support, IsActive: &t}
+		if !staff {
+			in.IsStaff = &f
+		}
+		return s.AdminCreate(ctx, in, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.IsStaff == staff && u.IsSupport == support && u.IsActive && u.Status == StatusEnabled && secret.CheckPassword(password, u.PasswordHash) {
+		return u, nil
+	}
+	hash, err := secret.HashPassword(password)
+	if err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	upd := bump(expression.Set(expression.Name("is_staff"), expression.Value(staff)).
+		Set(expression.Name("is_support"), expression.Value(support)).
+		Set(expression.Name("is_active"), expression.Value(true)).
+		Set(expression.Name("status"), expression.Value(StatusEnabled)).
+		Set(expression.Name("password_hash"), expression.Value(hash)).
+		Remove(expression.Name("ttl")), s.now())
+	if u.Status == StatusUnverified {
+		return nil, httpapi.BadRequest("That address has an account waiting for activation; activate it first.")
+	}
+	return s.st.update(ctx, u.UUID, upd, exists())
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,287 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/accounts/pkg/httpapi"
+)
+
+// CanSee reports whether actor may read target: themselves, staff, support.
+func CanSee(actor, target *User) bool {
+	return actor.UUID == target.UUID || actor.IsStaff || actor.IsSupport
+}
+
+// CanChange reports whether actor may change target: themselves or staff.
+func CanChange(actor, target *User) bool {
+	return actor.UUID == target.UUID || actor.IsStaff
+}
+
+// ParseIfMatch reads an If-Match header into a version; ok is false when
+// the header is absent or "*".
+func ParseIfMatch(h string) (version int64, ok bool, err error) {
+	h = strings.TrimSpace(h)
+	if h == "" || h == "*" {
+		return 0, false, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, perr := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if perr != nil {
+		return 0, false, httpapi.PreconditionFailed()
+	}
+	return v, true, nil
+}
+
+// Update changes target's profile as actor asks (PATCH, or PUT when put).
+// Only the fields sent are written, so two PATCHes of different fields at
+// once both persist; ifMatch, when given, makes the write conditional on the
+// version the client read.
+func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInput, put bool, ifMatch string) (*User, error) {
+	want, hasVersion, err := ParseIfMatch(ifMatch)
+	if err != nil {
+		return nil, err
+	}
+	if hasVersion && want != target.Version {
+		return nil, httpapi.PreconditionFailed()
+	}
+	in.aliases()
+	staff := actor.IsStaff
+	if !staff {
+		var denied []string
+		if in.IsStaff != nil && *in.IsStaff != target.IsStaff {
+			denied = append(denied, "is_staff")
+		}
+		if in.IsSupport != nil && *in.IsSupport != target.IsSupport {
+			denied = append(denied, "is_support")
+		}
+		if in.IsActive != nil && *in.IsActive != target.IsActive {
+			denied = append(denied, "is_active")
+		}
+		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
+			return nil, httpapi.Forbidden("Change your email with change_email, which confirms the new address.")
+		}
+		for _, f := range target.IdentityProviderFields {
+			if sentField(&in, f) {
+				denied = append(denied, f)
+			}
+		}
+		if len(denied) > 0 {
+			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + ".")
+		}
+	}
+	p := problems{}
+	if in.Password != nil {
+		p.add("password", "Change a password with change_password.")
+	}
+	if put && in.Username == nil {
+		p.add("username", "This field is required.")
+	}
+	next := *target
+	if in.Username != nil {
+		next.Username = strings.TrimSpace(*in.Username)
+		if msg := ValidUsername(next.Username); msg != "" {
+			p.add("username", msg)
+		}
+	}
+	if in.Email != nil {
+		e, msg := ValidEmail(*in.Email)
+		if msg != "" {
+			p.add("email", msg)
+		}
+		next.Email = e
+	}
+	if in.Username == nil && in.Email != nil {
+		if un, follows := followingUsername(target, next.Email); follows {
+			next.Username = un
+		}
+	}
+	now := s.now()
+	applyProfile(p, &in, &next, now)
+	if len(p) > 0 {
+		return nil, httpapi.Invalid(p)
+	}
+
+	upd := bump(expression.UpdateBuilder{}, now)
+	set := func(present bool, attr string, v any, empty bool) {
+		if !present {
+			return
+		}
+		if empty {
+			upd = upd.Remove(expression.Name(attr))
+		} else {
+			upd = upd.Set(expression.Name(attr), expression.Value(v))
+		}
+	}
+	set(in.FirstName != nil, "first_name", next.FirstName, next.FirstName == "")
+	set(in.LastName != nil, "last_name", next.LastName, next.LastName == "")
+	set(in.NativeName != nil, "native_name", next.NativeName, next.NativeName == "")
+	set(in.JobTitle != nil, "job_title", next.JobTitle, next.JobTitle == "")
+	set(in.PhoneNumber != nil, "phone_number", next.PhoneNumber, next.PhoneNumber == "")
+	set(in.Organization != nil, "organization", next.Organization, next.Organization == "")
+	set(in.CivilNumber != nil, "civil_number", next.CivilNumber, next.CivilNumber == "")
+	set(in.Description != nil, "description", next.Description, next.Description == "")
+	set(in.PreferredLanguage != nil, "preferred_language", next.PreferredLanguage, next.PreferredLanguage == "")
+	set(in.BirthDate != nil, "birth_date", next.BirthDate, next.BirthDate == "")
+	set(in.Image != nil, "image", next.Image, next.Image == "")
+	set(in.NotificationsEnabled != nil, "notifications_enabled", next.NotificationsEnabled, false)
+	set(in.TokenLifetime != nil, "token_lifetime", next.TokenLifetime, false)
+	set(in.CustomData != nil, "custom_data", next.CustomData, next.CustomData == "")
+	set(next.AgreementDate != target.AgreementDate, "agreement_date", next.AgreementDate, false)
+	if staff {
+		set(in.IsStaff != nil, "is_staff", derefBool(in.IsStaff), false)
+		set(in.IsSupport != nil, "is_support", derefBool(in.IsSupport), false)
+		if in.IsActive != nil && *in.IsActive != target.IsActive {
+			next.IsActive = *in.IsActive
+			next.Status = StatusEnabled
+			if !next.IsActive {
+				next.Status = StatusDisabled
+			}
+			upd = upd.Set(expression.Name("is_active"), expression.Value(next.IsActive)).
+				Set(expression.Name("status"), expression.Value(next.Status))
+			if target.Status == StatusUnverified {
+				upd = upd.Remove(expression.Name("ttl")).Remove(expression.Name("code_activation"))
+			}
+		}
+	}
+	cond := exists()
+	if hasVersion {
+		cond = cond.And(expression.Name("version").Equal(expression.Value(want)))
+	}
+	emailChanged := NormalizeEmail(next.Email) != NormalizeEmail(target.Email)
+	usernameChanged := next.Username != target.Username
+	if emailChanged {
+		upd = upd.Set(expression.Name("email"), expression.Value(next.Email))
+	} else if in.Email != nil && next.Email != target.Email {
+		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // case only
+	}
+	if usernameChanged {
+		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
+	}
+	activating := target.Status == StatusUnverified && next.Status == StatusEnabled
+	conflict := func(nu *User, err error) (*User, error) {
+		if errors.Is(err, errConditionFailed) {
+			if hasVersion {
+				return nil, httpapi.PreconditionFailed()
+			}
+			return nil, httpapi.NotFound("")
+		}
+		return nu, err
+	}
+	if !emailChanged && !usernameChanged && !activating {
+		return conflict(s.st.update(ctx, target.UUID, upd, cond))
+	}
+	// Claims move with the fields: release the old, take the new, in the
+	// same transaction as the user's write.
+	var claims []types.TransactWriteItem
+	if emailChanged {
+		claims = append(claims, s.st.moveClaim(emailKey(target.Email), emailKey(next.Email), target.UUID)...)
+	} else if activating {
+		claims = append(claims, s.st.keepClaim(emailKey(target.Email), target.UUID))
+	}
+	if usernameChanged {
+		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID)...)
+	} else if activating {
+		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
+	}
+	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, claims, now))
+}
+
+func derefBool(b *bool) bool { return b != nil && *b }
+
+// sentField reports whether in sets the named user-object field.
+func sentField(in *ProfileInput, field string) bool {
+	switch field {
+	case "first_name":
+		return in.FirstName != nil
+	case "last_name":
+		return in.LastName != nil
+	case "email":
+		return in.Email != nil
+	case "username":
+		return in.Username != nil
+	case "native_name":
+		return in.NativeName != nil
+	case "job_title":
+		return in.JobTitle != nil
+	case "phone_number":
+		return in.PhoneNumber != nil
+	case "organization":
+		return in.Organization != nil
+	case "civil_number":
+		return in.CivilNumber != nil
+	case "description":
+		return in.Description != nil
+	case "preferred_language":
+		return in.PreferredLanguage != nil
+	case "birth_date":
+		return in.BirthDate != nil
+	case "image":
+		return in.Image != nil
+	}
+	return false
+}
+
+// moveClaim releases a claim held by user and takes another.
+func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string) []types.TransactWriteItem {
+	return []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: aws.String(st.table), Key: from,
+			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #user = :u"),
+			ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}},
+		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(to, user, 0),
+			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"}}},
+	}
+}
+
+// keepClaim makes a claim permanent (its account was activated).
+func (st *store) keepClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: k,
+		UpdateExpression: aws.String("REMOVE #ttl"), ConditionExpression: aws.String("#user = :u"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl", "#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+}
+
+// transactUpdate writes the user's update with claim changes in one
+// transaction, then reads the user back (TransactWriteItems returns nothing).
+func (st *store) transactUpdate(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, claims []types.TransactWriteItem, now time.Time) (*User, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}}
+	for _, c := range claims {
+		if c.Put != nil && c.Put.ExpressionAttributeValues == nil && c.Put.ConditionExpression != nil && *c.Put.ConditionExpression == claimFree {
+			c.Put.ExpressionAttributeValues = map[string]types.AttributeValue{":now": n(now.Unix())}
+		}
+		items = append(items, c)
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil {
+		if failed, conditional := txCanceled(err); conditional {
+			if failed[0] {
+				return nil, errConditionFailed
+			}
+			return nil, httpapi.BadRequest(httpapi.DuplicateMessage)
+		}
+		return nil, dbError(err)
+	}
+	return st.get(ctx, id)
+}
+
+// followingUsername is the username u gets when its email changes to
+// newEmail: a username that was the (default) lowercased email follows it.
+func followingUsername(u *User, newEmail string) (string, bool) {
+	un := NormalizeEmail(newEmail)
+	if u.Username != NormalizeEmail(u.Email) || un == u.Username || ValidUsername(un) != "" {
+		return "", false
+	}
+	return un, true
+}

@@ -1,0 +1,239 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/example/accounts/pkg/httpapi"
+)
+
+// DB is the part of the DynamoDB client the service uses; tests wrap it to
+// count requests or inject faults.
+type DB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+var _ DB = (*dynamodb.Client)(nil)
+
+// Item keys. A user item, and one claim item per email and per username
+// that makes them unique through conditional writes.
+const (
+	userPrefix     = "USER#"
+	emailPrefix    = "EMAIL#"
+	usernamePrefix = "USERNAME#"
+	userSK         = "USER"
+	claimSK        = "CLAIM"
+)
+
+// ErrNotFound is returned when an item does not exist.
+var ErrNotFound = errors.New("users: not found")
+
+func userKey(id string) map[string]types.AttributeValue {
+	return key(userPrefix+id, userSK)
+}
+
+func emailKey(email string) map[string]types.AttributeValue {
+	return key(emailPrefix+NormalizeEmail(email), claimSK)
+}
+
+func usernameKey(username string) map[string]types.AttributeValue {
+	return key(usernamePrefix+username, claimSK)
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: pk},
+		"sk": &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// NormalizeEmail is the form an email is compared and claimed in.
+func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+// store is the DynamoDB persistence of users.
+type store struct {
+	db    DB
+	table string
+}
+
+func (st *store) marshalUser(u *User) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(u)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range userKey(u.UUID) {
+		item[k] = v
+	}
+	return item, nil
+}
+
+func claimItem(k map[string]types.AttributeValue, user string, ttl int64) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{"pk": k["pk"], "sk": k["sk"], "user": str(user)}
+	if ttl > 0 {
+		item["ttl"] = n(ttl)
+	}
+	return item
+}
+
+// claimFree is the condition for taking a claim: nobody holds it, or the
+// holder was an unactivated account whose TTL has passed but which DynamoDB
+// has not yet swept.
+const claimFree = "attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl < :now)"
+
+// get reads a user with a strongly consistent read.
+func (st *store) get(ctx context.Context, id string) (*User, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(st.table), Key: userKey(id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if out.Item == nil {
+		return nil, ErrNotFound
+	}
+	var u User
+	if err := attributevalue.UnmarshalMap(out.Item, &u); err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	return &u, nil
+}
+
+// lookup finds the uuid that holds an email or a username claim (email
+// first), in one request.
+func (st *store) lookup(ctx context.Context, login string) (string, error) {
+	login = strings.TrimSpace(login)
+	keys := []map[string]types.AttributeValue{emailKey(login), usernameKey(strings.ToLower(login))}
+	out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+		RequestItems: map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
+	})
+	if err != nil {
+		return "", dbError(err)
+	}
+	var byEmail, byName string
+	for _, it := range out.Responses[st.table] {
+		pk := it["pk"].(*types.AttributeValueMemberS).Value
+		u, _ := it["user"].(*types.AttributeValueMemberS)
+		if u == nil {
+			continue
+		}
+		if strings.HasPrefix(pk, emailPrefix) {
+			byEmail = u.Value
+		} else {
+			byName = u.Value
+		}
+	}
+	// Unprocessed keys are retried once: rare, only under throttling.
+	if len(out.UnprocessedKeys) > 0 && byEmail == "" && byName == "" {
+		return "", httpapi.Unavailable(errors.New("batch get left keys unprocessed"))
+	}
+	if byEmail != "" {
+		return byEmail, nil
+	}
+	if byName != "" {
+		return byName, nil
+	}
+	return "", ErrNotFound
+}
+
+// update applies upd to the user's item under cond and returns the new item.
+func (st *store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*User, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(st.table), Key: userKey(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	var u User
+	if err := attributevalue.UnmarshalMap(out.Attributes, &u); err != nil {
+		return nil, httpapi.Internal(err)
+	}
+	return &u, nil
+}
+
+// exists is the condition that the user's item is there.
+func exists() expression.ConditionBuilder { return expression.AttributeExists(expression.Name("pk")) }
+
+// bump adds the version and modified time every change carries.
+func bump(upd expression.UpdateBuilder, now time.Time) expression.UpdateBuilder {
+	return upd.Add(expression.Name("version"), expression.Value(1)).
+		Set(expression.Name("modified"), expression.Value(now.UTC()))
+}
+
+// errConditionFailed is returned when a conditional write's condition fails.
+var errConditionFailed = errors.New("users: condition failed")
+
+// txCanceled tells which items of a canceled transaction failed their condition.
+func txCanceled(err error) ([]bool, bool) {
+	var tc *types.TransactionCanceledException
+	if !errors.As(err, &tc) {
+		return nil, false
+	}
+	failed := make([]bool, len(tc.CancellationReasons))
+	any := false
+	for i, r := range tc.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			failed[i] = true
+			any = true
+		}
+	}
+	return failed, any
+}
+
+// dbError maps a DynamoDB failure (after the SDK's own retries) to the
+// contract: a failed condition stays a sentinel, throttling and outages are
+// 503 with Retry-After, anything else is a 500 whose cause is only logged.
+func dbError(err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return errConditionFailed
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return httpapi.Unavailable(err)
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException":
+			return httpapi.Unavailable(err)
+		}
+		if _, conditional := txCanceled(err); conditional {
+			return err
+		}
+		var tc *types.TransactionCanceledException
+		if errors.As(err, &tc) {
+			// Canceled for throttling or a conflicting transaction: retryable.
+			return httpapi.Unavailable(err)
+		}
+		return httpapi.Internal(err)
+	}
+	// Network failures (connection refused, reset, retries exhausted).
+	return httpapi.Unavailable(err)
+}

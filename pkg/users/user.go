@@ -1,0 +1,212 @@
+// Package users owns the user account: its record in DynamoDB, its claims on
+// an email and a username, its token and emailed codes, and the operations
+// people and staff perform on it.
+package users
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Statuses of an account.
+const (
+	StatusUnverified = "UNVERIFIED"
+	StatusEnabled    = "ENABLED"
+	StatusDisabled   = "DISABLED"
+)
+
+// Code purposes, each kept in its own attribute of the user's item.
+const (
+	PurposeActivation  = "activation"
+	PurposeReset       = "reset"
+	PurposeEmailChange = "email_change"
+)
+
+// Code is what the table keeps of an emailed code: its hash, never the code.
+type Code struct {
+	Hash     string    `dynamodbav:"hash"`
+	Expires  time.Time `dynamodbav:"expires"`
+	Attempts int       `dynamodbav:"attempts"`
+	Email    string    `dynamodbav:"email,omitempty"` // the new address, for an email change
+}
+
+// User is the stored account.
+type User struct {
+	UUID                          string     `dynamodbav:"uuid"`
+	Username                      string     `dynamodbav:"username"`
+	Email                         string     `dynamodbav:"email"`
+	FirstName                     string     `dynamodbav:"first_name,omitempty"`
+	LastName                      string     `dynamodbav:"last_name,omitempty"`
+	NativeName                    string     `dynamodbav:"native_name,omitempty"`
+	JobTitle                      string     `dynamodbav:"job_title,omitempty"`
+	PhoneNumber                   string     `dynamodbav:"phone_number,omitempty"`
+	Organization                  string     `dynamodbav:"organization,omitempty"`
+	CivilNumber                   string     `dynamodbav:"civil_number,omitempty"`
+	Description                   string     `dynamodbav:"description,omitempty"`
+	IsActive                      bool       `dynamodbav:"is_active"`
+	IsStaff                       bool       `dynamodbav:"is_staff"`
+	IsSupport                     bool       `dynamodbav:"is_support"`
+	Status                        string     `dynamodbav:"status"`
+	RegistrationMethod            string     `dynamodbav:"registration_method"`
+	DateJoined                    time.Time  `dynamodbav:"date_joined"`
+	Modified                      time.Time  `dynamodbav:"modified"`
+	AgreementDate                 *time.Time `dynamodbav:"agreement_date,omitempty"`
+	TokenLifetime                 int        `dynamodbav:"token_lifetime,omitempty"`
+	NotificationsEnabled          bool       `dynamodbav:"notifications_enabled"`
+	PreferredLanguage             string     `dynamodbav:"preferred_language,omitempty"`
+	BirthDate                     string     `dynamodbav:"birth_date,omitempty"`
+	CustomData                    string     `dynamodbav:"custom_data,omitempty"` // a JSON object, as given
+	RequestedEmail                string     `dynamodbav:"requested_email,omitempty"`
+	IPAddress                     string     `dynamodbav:"ip_address,omitempty"`
+	Affiliations                  []string   `dynamodbav:"affiliations,omitempty"`
+	IdentityProviderName          string     `dynamodbav:"identity_provider_name,omitempty"`
+	IdentityProviderLabel         string     `dynamodbav:"identity_provider_label,omitempty"`
+	IdentityProviderManagementURL string     `dynamodbav:"identity_provider_management_url,omitempty"`
+	IdentityProviderFields        []string   `dynamodbav:"identity_provider_fields,omitempty"`
+	IdentitySource                string     `dynamodbav:"identity_source,omitempty"`
+	Image                         string     `dynamodbav:"image,omitempty"`
+	Version                       int64      `dynamodbav:"version"`
+	PasswordHash                  string     `dynamodbav:"password_hash,omitempty"`
+	TokenHash                     string     `dynamodbav:"token_hash,omitempty"`
+	TokenSealed                   string     `dynamodbav:"token_sealed,omitempty"`
+	TokenCreated                  *time.Time `dynamodbav:"token_created,omitempty"`
+	TokenExpires                  *time.Time `dynamodbav:"token_expires,omitempty"`
+	CodeActivation                *Code      `dynamodbav:"code_activation,omitempty"`
+	CodeReset                     *Code      `dynamodbav:"code_reset,omitempty"`
+	CodeEmailChange               *Code      `dynamodbav:"code_email_change,omitempty"`
+	FailedLogins                  int        `dynamodbav:"failed_logins,omitempty"`
+	LockedUntil                   *time.Time `dynamodbav:"locked_until,omitempty"`
+	TTL                           int64      `dynamodbav:"ttl,omitempty"`
+}
+
+// code returns the code kept for purpose, or nil.
+func (u *User) code(purpose string) *Code {
+	switch purpose {
+	case PurposeActivation:
+		return u.CodeActivation
+	case PurposeReset:
+		return u.CodeReset
+	case PurposeEmailChange:
+		return u.CodeEmailChange
+	}
+	return nil
+}
+
+// FullName is derived from the first and last names.
+func (u *User) FullName() string {
+	return strings.TrimSpace(u.FirstName + " " + u.LastName)
+}
+
+// HasValidToken reports whether the user's token is live at now.
+func (u *User) HasValidToken(now time.Time) bool {
+	return u.TokenHash != "" && u.TokenExpires != nil && now.Before(*u.TokenExpires)
+}
+
+// Lifetime is the user's token lifetime, or def when unset.
+func (u *User) Lifetime(def time.Duration) time.Duration {
+	if u.TokenLifetime > 0 {
+		return time.Duration(u.TokenLifetime) * time.Second
+	}
+	return def
+}
+
+// View is the contract's user object.
+type View struct {
+	UUID                          string          `json:"uuid"`
+	URL                           string          `json:"url"`
+	Username                      string          `json:"username"`
+	Email                         string          `json:"email"`
+	FirstName                     string          `json:"first_name"`
+	LastName                      string          `json:"last_name"`
+	FullName                      string          `json:"full_name"`
+	NativeName                    string          `json:"native_name"`
+	JobTitle                      string          `json:"job_title"`
+	PhoneNumber                   string          `json:"phone_number"`
+	Organization                  string          `json:"organization"`
+	CivilNumber                   string          `json:"civil_number"`
+	Description                   string          `json:"description"`
+	IsActive                      bool            `json:"is_active"`
+	IsStaff                       bool            `json:"is_staff"`
+	IsSupport                     bool            `json:"is_support"`
+	Status                        string          `json:"status"`
+	RegistrationMethod            string          `json:"registration_method"`
+	DateJoined                    string          `json:"date_joined"`
+	Modified                      string          `json:"modified"`
+	AgreementDate                 *string         `json:"agreement_date"`
+	TokenLifetime                 int             `json:"token_lifetime"`
+	TokenExpiresAt                *string         `json:"token_expires_at"`
+	NotificationsEnabled          bool            `json:"notifications_enabled"`
+	PreferredLanguage             string          `json:"preferred_language"`
+	BirthDate                     *string         `json:"birth_date"`
+	CustomData                    json.RawMessage `json:"custom_data"`
+	RequestedEmail                *string         `json:"requested_email"`
+	HasActiveSession              bool            `json:"has_active_session"`
+	IPAddress                     *string         `json:"ip_address"`
+	Permissions                   []any           `json:"permissions"`
+	Affiliations                  []string        `json:"affiliations"`
+	IdentityProviderName          string          `json:"identity_provider_name"`
+	IdentityProviderLabel         string          `json:"identity_provider_label"`
+	IdentityProviderManagementURL string          `json:"identity_provider_management_url"`
+	IdentityProviderFields        []string        `json:"identity_provider_fields"`
+	IdentitySource                string          `json:"identity_source"`
+	Image                         *string         `json:"image"`
+	Token                         string          `json:"token,omitempty"`
+}
+
+// TimeFormat is how every time is written: RFC 3339 in UTC.
+func TimeFormat(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func optTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := TimeFormat(*t)
+	return &s
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ToView renders u for output; baseURL is the API's public base URL.
+func (u *User) ToView(baseURL string, defLifetime time.Duration, now time.Time) View {
+	v := View{
+		UUID: u.UUID, URL: baseURL + "/api/users/" + u.UUID + "/",
+		Username: u.Username, Email: u.Email,
+		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName(),
+		NativeName: u.NativeName, JobTitle: u.JobTitle, PhoneNumber: u.PhoneNumber,
+		Organization: u.Organization, CivilNumber: u.CivilNumber, Description: u.Description,
+		IsActive: u.IsActive, IsStaff: u.IsStaff, IsSupport: u.IsSupport,
+		Status: u.Status, RegistrationMethod: u.RegistrationMethod,
+		DateJoined: TimeFormat(u.DateJoined), Modified: TimeFormat(u.Modified),
+		AgreementDate:        optTime(u.AgreementDate),
+		TokenLifetime:        int(u.Lifetime(defLifetime).Seconds()),
+		NotificationsEnabled: u.NotificationsEnabled, PreferredLanguage: u.PreferredLanguage,
+		BirthDate: optString(u.BirthDate), RequestedEmail: optString(u.RequestedEmail),
+		HasActiveSession: u.HasValidToken(now), IPAddress: optString(u.IPAddress),
+		Permissions: []any{}, Affiliations: orEmpty(u.Affiliations),
+		IdentityProviderName: u.IdentityProviderName, IdentityProviderLabel: u.IdentityProviderLabel,
+		IdentityProviderManagementURL: u.IdentityProviderManagementURL,
+		IdentityProviderFields:        orEmpty(u.IdentityProviderFields),
+		IdentitySource:                u.IdentitySource, Image: optString(u.Image),
+		CustomData: json.RawMessage("{}"),
+	}
+	if u.CustomData != "" {
+		v.CustomData = json.RawMessage(u.CustomData)
+	}
+	if u.HasValidToken(now) {
+		v.TokenExpiresAt = optTime(u.TokenExpires)
+	}
+	return v
+}
