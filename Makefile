@@ -15,6 +15,7 @@ FUNCTIONS := \
 	LogoutFunction:logout \
 	MeFunction:me \
 	DeleteSelfFunction:delete-self \
+	ListUsersFunction:list-users \
 	GetUserFunction:get-user \
 	UpdateUserFunction:update-user \
 	DeleteUserFunction:delete-user \
@@ -25,7 +26,8 @@ FUNCTIONS := \
 	ConfirmEmailFunction:confirm-email \
 	ChangePasswordFunction:change-password \
 	PasswordResetFunction:password-reset \
-	PasswordResetConfirmFunction:password-reset-confirm
+	PasswordResetConfirmFunction:password-reset-confirm \
+	PullRemoteUserFunction:pull-remote-user
 
 # Lambda provided.al2023 on arm64: a static binary named bootstrap.
 LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -54,7 +56,7 @@ $(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(
 # Go sources to format-check (testdata included; npm and build output not).
 FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
 
-.PHONY: all build $(BUILD_TARGETS) tools run test fmt-check vet staticcheck lint-template bench fuzz clean
+.PHONY: all build $(BUILD_TARGETS) tools run create-staff test fmt-check vet staticcheck lint-template bench fuzz clean
 
 all: build
 
@@ -68,6 +70,15 @@ tools/node_modules/.package-lock.json: tools/package-lock.json
 	npm ci --no-audit --no-fund --prefix tools
 	@touch $@
 
+## create-staff: the first staff account of a deployed stack
+##   make create-staff STACK=user-accounts EMAIL=admin@example.com  (asks for the password)
+STACK ?= user-accounts
+create-staff:
+	@test -n "$(EMAIL)" || { echo "usage: make create-staff STACK=<stack> EMAIL=<address>"; exit 2; }
+	TABLE_NAME="$$(aws cloudformation describe-stacks --stack-name $(STACK) \
+		--query "Stacks[0].Outputs[?OutputKey=='UsersTableName'].OutputValue" --output text)" \
+	ADMIN_EMAIL="$(EMAIL)" go run ./cmd/create-staff
+
 ## run: the local stack (API + emulated DynamoDB and SES)
 run: tools
 	go run ./local
@@ -80,6 +91,7 @@ test: tools
 	$(MAKE) lint-template
 	$(MAKE) build
 	go test -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=20000x
 
 fmt-check:
 	@unformatted="$$($(FIND_GO_FILES) | xargs -0 -r gofmt -l)"; \
@@ -99,8 +111,9 @@ staticcheck:
 lint-template:
 	cfn-lint template.yaml
 
-## bench: cold start and latency of the built functions
-bench:
+## bench: binary sizes, cold starts, per-operation latency, DynamoDB/SES cost
+##   and a cost model, into docs/BENCHMARKS.md and bench/results.json (~5 min)
+bench: tools
 	go run ./bench
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s)

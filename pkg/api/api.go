@@ -19,6 +19,8 @@ import (
 type API struct {
 	Users *users.Service
 	Log   *slog.Logger
+	// Remote is the remote identity source; nil when none is configured.
+	Remote IdentitySource
 }
 
 // Handlers maps each function's logical id in template.yaml to its handler;
@@ -32,6 +34,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"LogoutFunction":               a.Logout(),
 		"MeFunction":                   a.Me(),
 		"DeleteSelfFunction":           a.DeleteSelf(),
+		"ListUsersFunction":            a.ListUsers(),
 		"GetUserFunction":              a.GetUser(),
 		"UpdateUserFunction":           a.UpdateUser(),
 		"DeleteUserFunction":           a.DeleteUser(),
@@ -43,6 +46,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"ChangePasswordFunction":       a.ChangePassword(),
 		"PasswordResetFunction":        a.PasswordReset(),
 		"PasswordResetConfirmFunction": a.PasswordResetConfirm(),
+		"PullRemoteUserFunction":       a.PullRemoteUser(),
 	}
 }
 

@@ -30,11 +30,12 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 			}
 			u, err = a.Users.AdminCreate(ctx, in, base)
 		} else {
-			u, err = a.Users.Register(ctx, in, base)
+			u, err = a.Users.Register(ctx, in, base, r.SourceIP())
 		}
 		if err != nil {
 			return nil, err
 		}
+		httpapi.SetUser(ctx, u.UUID)
 		if isUbiOps(r) {
 			return httpapi.JSON(http.StatusCreated, map[string]string{
 				"email": u.Email, "name": u.FirstName, "surname": u.LastName, "phone": u.PhoneNumber,
@@ -66,6 +67,7 @@ func (a *API) Activate() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		httpapi.SetUser(ctx, u.UUID)
 		return a.userResponse(r, http.StatusOK, u, "")
 	})
 }
@@ -87,7 +89,7 @@ func (a *API) ResendActivation() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		if err := a.Users.ResendActivation(ctx, in.Email, a.baseURL(r)); err != nil {
+		if err := a.Users.ResendActivation(ctx, in.Email, a.baseURL(r), r.SourceIP()); err != nil {
 			return nil, err
 		}
 		return accepted("If that address has an account waiting for activation, a new activation email is on its way."), nil

@@ -212,7 +212,7 @@ func (a *API) PasswordReset() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		if err := a.Users.PasswordReset(ctx, in.Email, a.baseURL(r)); err != nil {
+		if err := a.Users.PasswordReset(ctx, in.Email, a.baseURL(r), r.SourceIP()); err != nil {
 			return nil, err
 		}
 		return accepted("If that address has an account, a password reset email is on its way."), nil

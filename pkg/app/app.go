@@ -23,6 +23,7 @@ import (
 	"github.com/example/accounts/pkg/api"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
 	"github.com/example/accounts/pkg/users"
 )
@@ -81,7 +82,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		})}
 	}
 	svc := users.New(db, cfg, sender, tokenSealer(cfg, awsCfg), log)
-	return &api.API{Users: svc, Log: log}, nil
+	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg)}, nil
+}
+
+// remoteSource is the remote identity source, or nil when none is
+// configured; its secret is read from Secrets Manager on first use.
+func remoteSource(cfg config.Config, awsCfg aws.Config) api.IdentitySource {
+	if cfg.Remote.URL == "" {
+		return nil
+	}
+	tok := remote.StaticToken(cfg.Remote.Token)
+	if cfg.Remote.Token == "" {
+		tok = remote.SecretToken(secretsmanager.NewFromConfig(awsCfg), cfg.Remote.TokenSecretARN)
+	}
+	return remote.New(cfg.Remote, tok, nil)
 }
 
 // tokenSealer returns a loader of the token sealer: from TOKEN_KEY, or from

@@ -33,8 +33,14 @@ type Config struct {
 	DynamoEndpoint string // DYNAMODB_ENDPOINT: DynamoDB Local
 	SESEndpoint    string // SES_ENDPOINT: the local SES
 
+	RateLimits RateLimits
+
 	LogLevel      slog.Level    // LOG_LEVEL
 	TokenLifetime time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
+
+	// Remote is the remote identity source of pull_remote_user; its URL is
+	// empty when none is configured.
+	Remote Remote
 }
 
 // MaxTokenLifetime bounds a user's token_lifetime.
@@ -80,6 +86,11 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: LOG_LEVEL %q: %w", v, err)
 		}
 	}
+	rl, err := loadRateLimits(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.RateLimits = rl
 	if v := getenv("DEFAULT_TOKEN_LIFETIME"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 60 || time.Duration(n)*time.Second > MaxTokenLifetime {
@@ -87,5 +98,10 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.TokenLifetime = time.Duration(n) * time.Second
 	}
+	remote, err := loadRemote(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.Remote = remote
 	return c, nil
 }

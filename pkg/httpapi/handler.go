@@ -96,6 +96,10 @@ func Wrap(route string, log *slog.Logger, fn Func) LambdaHandler {
 			resp, err = fn(ctx, req)
 		}()
 		if err != nil {
+			// Any other error is a 500; the log line below reads the same *Error.
+			if _, ok := AsError(err); !ok {
+				err = Internal(err)
+			}
 			resp = errorResponse(err)
 		}
 		out = render(resp, id)

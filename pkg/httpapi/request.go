@@ -94,11 +94,10 @@ func (r *Request) DecodeJSON(dst any, ignore map[string]bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if ct := r.Header("content-type"); ct != "" || len(body) > 0 {
-		mt, _, perr := mime.ParseMediaType(ct)
-		if perr != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return UnsupportedMediaType()
-		}
+	// A body must say it is JSON; checked before parsing.
+	mt, _, perr := mime.ParseMediaType(r.Header("content-type"))
+	if perr != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return UnsupportedMediaType()
 	}
 	return DecodeObject(body, dst, ignore)
 }

@@ -47,7 +47,7 @@ func (s *Service) Token(ctx context.Context, u *User) (TokenInfo, error) {
 // concurrent refreshes one write wins; the others answer with the winner's
 // token, so exactly one token works afterwards.
 func (s *Service) RefreshToken(ctx context.Context, u *User) (TokenInfo, error) {
-	tok, nu, err := s.issueToken(ctx, u, nil)
+	tok, nu, err := s.issueToken(ctx, u, nil, nil)
 	if err == nil {
 		return s.tokenInfo(nu, tok), nil
 	}
@@ -55,6 +55,9 @@ func (s *Service) RefreshToken(ctx context.Context, u *User) (TokenInfo, error) 
 		return TokenInfo{}, err
 	}
 	cur, err := s.st.get(ctx, u.UUID)
+	if errors.Is(err, ErrNotFound) {
+		return TokenInfo{}, httpapi.NotFound("")
+	}
 	if err != nil {
 		return TokenInfo{}, err
 	}
@@ -130,13 +133,17 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 		Remove(expression.Name("requested_email")).Remove(expression.Name("code_email_change")), now)
 	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash))
 	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID)
+	after := *caller
 	if un, follows := followingUsername(caller, c.Email); follows {
+		after.Username = un
 		// A username that was the email follows it, so the old address no
 		// longer logs in.
 		upd = upd.Set(expression.Name("username"), expression.Value(un))
 		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID)...)
 	}
-	nu, err := s.st.transactUpdate(ctx, caller.UUID, upd, cond, claims, now)
+	// A new username moves the user's count bucket (list.go).
+	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
+	nu, err := s.st.transactUpdate(ctx, caller.UUID, upd, cond, append(claims, counts...), now)
 	if errors.Is(err, errConditionFailed) {
 		return nil, codeError()
 	}
@@ -188,10 +195,13 @@ func (s *Service) setPassword(ctx context.Context, u *User, password string, rev
 
 // PasswordReset mails a reset code when email has an account; it answers
 // the same either way.
-func (s *Service) PasswordReset(ctx context.Context, email, base string) error {
+func (s *Service) PasswordReset(ctx context.Context, email, base, ip string) error {
 	e, msg := ValidEmail(email)
 	if msg != "" {
 		return httpapi.Invalid(map[string][]string{"email": {msg}})
+	}
+	if err := s.hit(ctx, s.rateFor(ActionReset, ip)); err != nil {
+		return err
 	}
 	u, err := s.userByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {

@@ -73,7 +73,7 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput, base string)
 		}
 		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL)}
 	}
-	if err := s.st.create(ctx, u, now); err != nil {
+	if err := s.st.create(ctx, u, now, nil); err != nil {
 		return nil, err
 	}
 	if code.Value != "" {
@@ -121,6 +121,16 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 		Remove(expression.Name("ttl")), s.now())
 	if u.Status == StatusUnverified {
 		return nil, httpapi.BadRequest("That address has an account waiting for activation; activate it first.")
+	}
+	// Lists follow the flags (list.go).
+	after := *u
+	after.IsStaff, after.IsSupport, after.IsActive, after.Status = staff, support, true, StatusEnabled
+	if upd, cond, counts, ok := s.st.listingWrite(u, &after, upd, exists()); ok {
+		nu, err := s.st.transactUpdate(ctx, u.UUID, upd, cond, counts, s.now())
+		if errors.Is(err, errConditionFailed) {
+			return nil, errListingRace()
+		}
+		return nu, err
 	}
 	return s.st.update(ctx, u.UUID, upd, exists())
 }

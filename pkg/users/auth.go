@@ -42,14 +42,19 @@ type Principal struct {
 	Token string
 }
 
-// checkPassword verifies login and password, applying the lockout. It
-// answers unknown logins and wrong passwords alike, in status, body and
-// time (a dummy hash is verified when no user matches).
-func (s *Service) checkPassword(ctx context.Context, login, password string) (*User, error) {
-	now := s.now()
-	id, err := s.st.lookup(ctx, login)
+// checkPassword verifies login and password, applying the lockout and,
+// when r is given, the per-IP limit (read in the same request as the
+// login's claims). It answers unknown logins and wrong passwords alike, in
+// status, body and time (a dummy hash is verified when no user matches).
+// On success the caller's own write must count r.
+func (s *Service) checkPassword(ctx context.Context, login, password string, r *rate) (*User, error) {
+	now := s.Now().UTC() // not truncated: a lockout is as long as it says
+	id, count, err := s.st.lookup(ctx, login, r)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
+	}
+	if r != nil && count >= r.limit {
+		return nil, r.refused(now)
 	}
 	var u *User
 	if id != "" {
@@ -59,9 +64,15 @@ func (s *Service) checkPassword(ctx context.Context, login, password string) (*U
 	}
 	if u == nil {
 		secret.CheckPassword(password, "")
+		if err := s.hit(ctx, r); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	}
 	if u.LockedUntil != nil && now.Before(*u.LockedUntil) {
+		if err := s.hit(ctx, r); err != nil {
+			return nil, err
+		}
 		wait := int(math.Ceil(u.LockedUntil.Sub(now).Seconds()))
 		return nil, httpapi.TooManyRequests("Too many failed attempts; try again later.", wait)
 	}
@@ -71,16 +82,23 @@ func (s *Service) checkPassword(ctx context.Context, login, password string) (*U
 		if d := lockoutFor(fails); d > 0 {
 			upd = upd.Set(expression.Name("locked_until"), expression.Value(now.Add(d)))
 		}
-		if _, err := s.st.update(ctx, u.UUID, upd, exists()); err != nil && !errors.Is(err, errConditionFailed) {
+		if _, err := s.st.writeUser(ctx, u.UUID, upd, exists(), r); err != nil && !errors.Is(err, errConditionFailed) {
 			return nil, err
 		}
 		return nil, errBadCredentials
 	}
+	var refuse error
 	switch {
 	case u.Status == StatusUnverified:
-		return nil, httpapi.Unauthorized("This account is not activated yet: open the link in the activation email, or ask for a new one.")
+		refuse = httpapi.Unauthorized("This account is not activated yet: open the link in the activation email, or ask for a new one.")
 	case !u.IsActive || u.Status == StatusDisabled:
-		return nil, httpapi.Unauthorized("This account is disabled.")
+		refuse = httpapi.Unauthorized("This account is disabled.")
+	}
+	if refuse != nil {
+		if err := s.hit(ctx, r); err != nil {
+			return nil, err
+		}
+		return nil, refuse
 	}
 	return u, nil
 }
@@ -98,33 +116,48 @@ type LoginResult struct {
 }
 
 // Login checks credentials and returns the user's current token, issuing a
-// new one if none is valid. At most three requests: the claims, the user,
-// one write (the new token, or the login's IP and reset counters).
+// new one if none is valid. At most three requests: the claims (with the
+// IP's counter), the user, one write (the new token, or the login's IP and
+// reset counters, with the IP's count in the same transaction).
 func (s *Service) Login(ctx context.Context, login, password, ip string) (*LoginResult, error) {
-	u, err := s.checkPassword(ctx, login, password)
+	r := s.rateFor(ActionLogin, ip)
+	u, err := s.checkPassword(ctx, login, password, r)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
+	loggedIn := func(u *User) {
+		u.IPAddress, u.FailedLogins, u.LockedUntil = ip, 0, nil
+	}
 	if u.HasValidToken(now) {
 		if tok, err := s.openToken(ctx, u); err == nil {
 			upd := clearFailures(expression.Set(expression.Name("ip_address"), expression.Value(ip)))
-			if nu, err := s.st.update(ctx, u.UUID, upd, expression.Name("token_hash").Equal(expression.Value(u.TokenHash))); err == nil {
+			nu, err := s.st.writeUser(ctx, u.UUID, upd, expression.Name("token_hash").Equal(expression.Value(u.TokenHash)), r)
+			if err == nil {
+				if nu == nil {
+					nu = u
+					loggedIn(nu)
+				}
 				return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
 			} else if !errors.Is(err, errConditionFailed) {
 				return nil, err
 			}
 			// The token changed meanwhile (refresh, logout): issue anew.
-			if u, err = s.st.get(ctx, u.UUID); err != nil {
+			if u, err = s.st.get(ctx, u.UUID); errors.Is(err, ErrNotFound) {
+				return nil, errBadCredentials // deleted meanwhile
+			} else if err != nil {
 				return nil, err
 			}
 		}
 	}
-	tok, nu, err := s.issueToken(ctx, u, func(upd expression.UpdateBuilder) expression.UpdateBuilder {
+	tok, nu, err := s.issueToken(ctx, u, r, func(upd expression.UpdateBuilder) expression.UpdateBuilder {
 		return clearFailures(upd.Set(expression.Name("ip_address"), expression.Value(ip)))
 	})
 	if err != nil {
 		return nil, err
+	}
+	if nu == u {
+		loggedIn(nu)
 	}
 	return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
 }
@@ -144,7 +177,7 @@ func (s *Service) openToken(ctx context.Context, u *User) (string, error) {
 // issueToken replaces u's token with a new one, conditional on the token
 // being the one u was read with, so that of two concurrent issues only one
 // token survives and the loser reports the race. extra adds to the write.
-func (s *Service) issueToken(ctx context.Context, u *User, extra func(expression.UpdateBuilder) expression.UpdateBuilder) (string, *User, error) {
+func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(expression.UpdateBuilder) expression.UpdateBuilder) (string, *User, error) {
 	now := s.now()
 	tok, err := secret.NewToken(u.UUID)
 	if err != nil {
@@ -158,10 +191,11 @@ func (s *Service) issueToken(ctx context.Context, u *User, extra func(expression
 	if err != nil {
 		return "", nil, httpapi.Internal(err)
 	}
-	upd := expression.Set(expression.Name("token_hash"), expression.Value(secret.Hash(tok.Value))).
+	hash, expires := secret.Hash(tok.Value), now.Add(u.Lifetime(s.cfg.TokenLifetime))
+	upd := expression.Set(expression.Name("token_hash"), expression.Value(hash)).
 		Set(expression.Name("token_sealed"), expression.Value(sealed)).
 		Set(expression.Name("token_created"), expression.Value(now)).
-		Set(expression.Name("token_expires"), expression.Value(now.Add(u.Lifetime(s.cfg.TokenLifetime))))
+		Set(expression.Name("token_expires"), expression.Value(expires))
 	if extra != nil {
 		upd = extra(upd)
 	}
@@ -169,12 +203,17 @@ func (s *Service) issueToken(ctx context.Context, u *User, extra func(expression
 	if u.TokenHash != "" {
 		cond = expression.Name("token_hash").Equal(expression.Value(u.TokenHash))
 	}
-	nu, err := s.st.update(ctx, u.UUID, upd, cond)
+	nu, err := s.st.writeUser(ctx, u.UUID, upd, cond, r)
 	if errors.Is(err, errConditionFailed) {
 		return "", nil, httpapi.Unavailable(errors.New("token changed concurrently")).WithCause(err)
 	}
 	if err != nil {
 		return "", nil, err
+	}
+	if nu == nil {
+		// Written in a transaction with the rate counter: apply it here.
+		nu = u
+		nu.TokenHash, nu.TokenSealed, nu.TokenCreated, nu.TokenExpires = hash, sealed, &now, &expires
 	}
 	return tok.Value, nu, nil
 }
@@ -221,7 +260,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		if !ok || login == "" || len(password) > 4*MaxPassword {
 			return nil, httpapi.Unauthorized("Invalid basic credentials.")
 		}
-		u, err := s.checkPassword(ctx, login, password)
+		u, err := s.checkPassword(ctx, login, password, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -277,12 +316,16 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 	names := map[string]string{"#user": "user"}
 	vals := map[string]types.AttributeValue{":u": str(u.UUID)}
 	items := []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: aws.String(s.st.table), Key: userKey(u.UUID), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		s.st.userDelete(u), // guarded when listed (list.go)
 		{Delete: &types.Delete{TableName: aws.String(s.st.table), Key: emailKey(u.Email), ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
 		{Delete: &types.Delete{TableName: aws.String(s.st.table), Key: usernameKey(u.Username), ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
 	}
+	items = append(items, s.st.countItems(u, nil)...)
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
+		if listingRaced(err) {
+			return errListingRace()
+		}
 		if failed, conditional := txCanceled(err); conditional && failed[0] {
 			return httpapi.NotFound("")
 		}

@@ -68,11 +68,6 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
 			return nil, httpapi.Forbidden("Change your email with change_email, which confirms the new address.")
 		}
-		for _, f := range target.IdentityProviderFields {
-			if sentField(&in, f) {
-				denied = append(denied, f)
-			}
-		}
 		if len(denied) > 0 {
 			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + ".")
 		}
@@ -107,6 +102,19 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	applyProfile(p, &in, &next, now)
 	if len(p) > 0 {
 		return nil, httpapi.Invalid(p)
+	}
+	if !staff {
+		// Fields the identity source set are the source's: sending them back
+		// unchanged (GET-modify-PUT) is fine, changing them is not.
+		var denied []string
+		for _, f := range target.IdentityProviderFields {
+			if sentField(&in, f) && fieldValue(&next, f) != fieldValue(target, f) {
+				denied = append(denied, f)
+			}
+		}
+		if len(denied) > 0 {
+			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + " (they come from your identity provider).")
+		}
 	}
 
 	upd := bump(expression.UpdateBuilder{}, now)
@@ -165,17 +173,27 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
 	}
+	// Lists follow the status, flags and username (list.go).
+	after := next
+	if staff {
+		after.IsStaff = derefBool(in.IsStaff) || (in.IsStaff == nil && target.IsStaff)
+		after.IsSupport = derefBool(in.IsSupport) || (in.IsSupport == nil && target.IsSupport)
+	}
+	upd, cond, counts, relisted := s.st.listingWrite(target, &after, upd, cond)
 	activating := target.Status == StatusUnverified && next.Status == StatusEnabled
 	conflict := func(nu *User, err error) (*User, error) {
 		if errors.Is(err, errConditionFailed) {
 			if hasVersion {
 				return nil, httpapi.PreconditionFailed()
 			}
+			if relisted {
+				return nil, errListingRace()
+			}
 			return nil, httpapi.NotFound("")
 		}
 		return nu, err
 	}
-	if !emailChanged && !usernameChanged && !activating {
+	if !emailChanged && !usernameChanged && !activating && !relisted {
 		return conflict(s.st.update(ctx, target.UUID, upd, cond))
 	}
 	// Claims move with the fields: release the old, take the new, in the
@@ -191,7 +209,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
 	}
-	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, claims, now))
+	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, append(claims, counts...), now))
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
@@ -284,4 +302,37 @@ func followingUsername(u *User, newEmail string) (string, bool) {
 		return "", false
 	}
 	return un, true
+}
+
+// fieldValue is the value of a profile field an identity source may set.
+func fieldValue(u *User, field string) string {
+	switch field {
+	case "first_name":
+		return u.FirstName
+	case "last_name":
+		return u.LastName
+	case "email":
+		return u.Email
+	case "username":
+		return u.Username
+	case "native_name":
+		return u.NativeName
+	case "job_title":
+		return u.JobTitle
+	case "phone_number":
+		return u.PhoneNumber
+	case "organization":
+		return u.Organization
+	case "civil_number":
+		return u.CivilNumber
+	case "description":
+		return u.Description
+	case "preferred_language":
+		return u.PreferredLanguage
+	case "birth_date":
+		return u.BirthDate
+	case "image":
+		return u.Image
+	}
+	return ""
 }

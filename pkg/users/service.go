@@ -141,7 +141,7 @@ type RegisterResult struct {
 // Register signs a person up: the account is UNVERIFIED until they open the
 // activation link mailed to them. One DynamoDB request: the user and both
 // claims in one transaction, so two sign-ups with one email cannot both win.
-func (s *Service) Register(ctx context.Context, in ProfileInput, base string) (*User, error) {
+func (s *Service) Register(ctx context.Context, in ProfileInput, base, ip string) (*User, error) {
 	if in.IsStaff != nil || in.IsSupport != nil || in.IsActive != nil {
 		return nil, httpapi.Forbidden("Only staff can set is_staff, is_support or is_active.")
 	}
@@ -191,7 +191,15 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, base string) (*
 		return nil, httpapi.Internal(err)
 	}
 	u.CodeActivation = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ActivationTTL)}
-	if err := s.st.create(ctx, u, now); err != nil {
+	r := s.rateFor(ActionSignUp, ip)
+	if err := s.st.create(ctx, u, now, r); err != nil {
+		if e, ok := httpapi.AsError(err); ok && e.Message == httpapi.DuplicateMessage {
+			// A refused duplicate still counts, so addresses cannot be
+			// probed through sign-up faster than the limit.
+			if herr := s.hit(ctx, r); herr != nil {
+				return nil, herr
+			}
+		}
 		return nil, err
 	}
 	s.send(ctx, u.UUID, activationMail(u.Email, s.link(base, s.cfg.ActivationLinkBase, "/api/auth/activate", code.Value)))
@@ -219,24 +227,34 @@ func (s *Service) link(base, configured, route, code string) string {
 }
 
 // create writes a new user and its claims in one transaction.
-func (st *store) create(ctx context.Context, u *User, now time.Time) error {
+func (st *store) create(ctx context.Context, u *User, now time.Time, r *rate) error {
 	item, err := st.marshalUser(u)
 	if err != nil {
 		return httpapi.Internal(err)
 	}
 	names := map[string]string{"#ttl": "ttl"}
 	vals := map[string]types.AttributeValue{":now": n(now.Unix())}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(emailKey(u.Email), u.UUID, u.TTL),
 			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
 		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(usernameKey(u.Username), u.UUID, u.TTL),
 			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
-	}})
+	}
+	// An account created active is listed at once (list.go); sign-up's is not.
+	items = append(items, st.countItems(nil, u)...)
+	if r != nil {
+		// The IP's count rides in the same transaction: still one request.
+		items = append(items, r.item(st.table, true))
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil
 	}
-	if _, conditional := txCanceled(err); conditional {
+	if failed, conditional := txCanceled(err); conditional {
+		if r != nil && failed[len(failed)-1] {
+			return r.refused(now)
+		}
 		return httpapi.BadRequest(httpapi.DuplicateMessage)
 	}
 	return dbError(err)
@@ -303,8 +321,11 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 		Set(expression.Name("is_active"), expression.Value(true)).
 		Remove(expression.Name("code_activation")).
 		Remove(expression.Name("ttl")), now)
-	expr, err := expression.NewBuilder().WithUpdate(upd).
-		WithCondition(expression.Name("code_activation.hash").Equal(expression.Value(c.Hash))).Build()
+	// Activation lists the account: its index keys and counts (list.go).
+	active := *u
+	active.Status, active.IsActive = StatusEnabled, true
+	upd, cond, counts, _ := s.st.listingWrite(u, &active, upd, expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)))
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
@@ -312,7 +333,7 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 	claimCond := aws.String("#user = :u")
 	claimNames := map[string]string{"#ttl": "ttl", "#user": "user"}
 	claimVals := map[string]types.AttributeValue{":u": str(u.UUID)}
-	_, err = s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	_, err = s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		{Update: &types.Update{TableName: aws.String(s.st.table), Key: userKey(u.UUID),
 			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}},
@@ -320,7 +341,7 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 			UpdateExpression: claimUpd, ConditionExpression: claimCond, ExpressionAttributeNames: claimNames, ExpressionAttributeValues: claimVals}},
 		{Update: &types.Update{TableName: aws.String(s.st.table), Key: usernameKey(u.Username),
 			UpdateExpression: claimUpd, ConditionExpression: claimCond, ExpressionAttributeNames: claimNames, ExpressionAttributeValues: claimVals}},
-	}})
+	}, counts...)})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {
 			if failed[0] {
@@ -340,10 +361,13 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 // ResendActivation mails a new activation code if email belongs to an
 // account that is not yet active. It answers the same either way, so it
 // tells nobody whether an address has an account.
-func (s *Service) ResendActivation(ctx context.Context, email, base string) error {
+func (s *Service) ResendActivation(ctx context.Context, email, base, ip string) error {
 	e, msg := ValidEmail(email)
 	if msg != "" {
 		return httpapi.Invalid(map[string][]string{"email": {msg}})
+	}
+	if err := s.hit(ctx, s.rateFor(ActionResend, ip)); err != nil {
+		return err
 	}
 	u, err := s.userByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {

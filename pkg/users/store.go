@@ -84,6 +84,7 @@ func (st *store) marshalUser(u *User) (map[string]types.AttributeValue, error) {
 	for k, v := range userKey(u.UUID) {
 		item[k] = v
 	}
+	setListing(item, u)
 	return item, nil
 }
 
@@ -119,40 +120,51 @@ func (st *store) get(ctx context.Context, id string) (*User, error) {
 }
 
 // lookup finds the uuid that holds an email or a username claim (email
-// first), in one request.
-func (st *store) lookup(ctx context.Context, login string) (string, error) {
+// first), in one request; when r is given its counter is read in the same
+// request and returned.
+func (st *store) lookup(ctx context.Context, login string, r *rate) (string, int, error) {
 	login = strings.TrimSpace(login)
 	keys := []map[string]types.AttributeValue{emailKey(login), usernameKey(strings.ToLower(login))}
+	if r != nil {
+		keys = append(keys, r.key)
+	}
 	out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 		RequestItems: map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
 	})
 	if err != nil {
-		return "", dbError(err)
+		return "", 0, dbError(err)
+	}
+	if len(out.UnprocessedKeys) > 0 {
+		return "", 0, httpapi.Unavailable(errors.New("batch get left keys unprocessed"))
 	}
 	var byEmail, byName string
+	count := 0
 	for _, it := range out.Responses[st.table] {
-		pk := it["pk"].(*types.AttributeValueMemberS).Value
+		pk, _ := it["pk"].(*types.AttributeValueMemberS)
+		if pk == nil {
+			continue
+		}
+		if c, ok := it["n"].(*types.AttributeValueMemberN); ok && strings.HasPrefix(pk.Value, "RATE#") {
+			count, _ = strconv.Atoi(c.Value)
+			continue
+		}
 		u, _ := it["user"].(*types.AttributeValueMemberS)
 		if u == nil {
 			continue
 		}
-		if strings.HasPrefix(pk, emailPrefix) {
+		if strings.HasPrefix(pk.Value, emailPrefix) {
 			byEmail = u.Value
 		} else {
 			byName = u.Value
 		}
 	}
-	// Unprocessed keys are retried once: rare, only under throttling.
-	if len(out.UnprocessedKeys) > 0 && byEmail == "" && byName == "" {
-		return "", httpapi.Unavailable(errors.New("batch get left keys unprocessed"))
+	switch {
+	case byEmail != "":
+		return byEmail, count, nil
+	case byName != "":
+		return byName, count, nil
 	}
-	if byEmail != "" {
-		return byEmail, nil
-	}
-	if byName != "" {
-		return byName, nil
-	}
-	return "", ErrNotFound
+	return "", count, ErrNotFound
 }
 
 // update applies upd to the user's item under cond and returns the new item.

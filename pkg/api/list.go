@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/users"
+)
+
+// ListUsers serves GET /api/users: a page of users as a JSON array, with
+// X-Result-Count (all matches) and an RFC 8288 Link header (first, prev,
+// next, last). Staff and support see everyone, others only themselves. A
+// page ordered by username, unfiltered or filtered by one of is_active,
+// is_staff, is_support, or filtered by email, username or username_list,
+// costs two DynamoDB requests with Token auth, at any page depth; see
+// pkg/users/list.go and docs/LISTING.md.
+func (a *API) ListUsers() httpapi.LambdaHandler {
+	return httpapi.Wrap("ListUsers", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		q, err := parseListQuery(r.Query())
+		if err != nil {
+			return nil, err
+		}
+		fields := r.Query()["field"]
+		if _, err := selectFields(users.View{}, fields); err != nil {
+			return nil, err // unknown field names, even on an empty page
+		}
+		res, err := a.Users.List(ctx, r.Header("authorization"), q)
+		if err != nil {
+			return nil, err
+		}
+		base := a.baseURL(r)
+		out := make([]any, 0, len(res.Users))
+		for _, u := range res.Users {
+			v, err := selectFields(a.Users.View(u, base), fields)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		self := base + "/api/users"
+		if strings.HasSuffix(r.Path(), "/") {
+			self += "/"
+		}
+		return httpapi.JSON(http.StatusOK, out).
+			WithHeader("X-Result-Count", strconv.Itoa(res.Total)).
+			WithHeader("Link", pageLinks(self, r.Query(), q.Page, q.PageSize, res.Total)), nil
+	})
+}
+
+// listParams are the query parameters GET /api/users knows.
+var listParams = func() map[string]bool {
+	m := map[string]bool{"email": true, "username": true, "username_list": true, "is_active": true, "is_staff": true,
+		"is_support": true, "date_joined": true, "modified": true, "query": true, "o": true, "page": true,
+		"page_size": true, "field": true}
+	for _, f := range users.ContainsFilters {
+		m[f] = true
+	}
+	for _, f := range users.ExactFilters {
+		m[f] = true
+	}
+	return m
+}()
+
+// parseListQuery reads the list's query string; anything it does not know
+// or cannot read is a 400 naming the parameters.
+func parseListQuery(v url.Values) (users.ListQuery, error) {
+	q := users.ListQuery{Page: 1, PageSize: users.DefaultPageSize}
+	var unknown []string
+	for k := range v {
+		if !listParams[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		fields := map[string][]string{}
+		for _, k := range unknown {
+			fields[k] = []string{"Unknown query parameter."}
+		}
+		e := httpapi.Invalid(fields)
+		e.Message = "Unknown query parameter(s): " + strings.Join(unknown, ", ") + "."
+		return q, e
+	}
+	// The last value of a repeated parameter counts, as in Django.
+	last := func(k string) string {
+		vs := v[k]
+		if len(vs) == 0 {
+			return ""
+		}
+		return strings.TrimSpace(vs[len(vs)-1])
+	}
+	p := map[string][]string{}
+	q.Email = last("email")
+	q.Username = last("username")
+	for _, n := range strings.Split(last("username_list"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			q.UsernameList = append(q.UsernameList, n)
+		}
+	}
+	for _, f := range users.ContainsFilters {
+		if s := last(f); s != "" {
+			if q.Contains == nil {
+				q.Contains = map[string]string{}
+			}
+			q.Contains[f] = s
+		}
+	}
+	for _, f := range users.ExactFilters {
+		if s := last(f); s != "" {
+			if q.Exact == nil {
+				q.Exact = map[string]string{}
+			}
+			q.Exact[f] = s
+		}
+	}
+	q.Search = last("query")
+	for _, b := range []struct {
+		name string
+		dst  **bool
+	}{{"is_active", &q.IsActive}, {"is_staff", &q.IsStaff}, {"is_support", &q.IsSupport}} {
+		s := last(b.name)
+		if s == "" {
+			continue
+		}
+		val, ok := parseBool(s)
+		if !ok {
+			p[b.name] = append(p[b.name], "Enter true or false.")
+			continue
+		}
+		*b.dst = &val
+	}
+	for _, d := range []struct {
+		name string
+		dst  **time.Time
+	}{{"date_joined", &q.JoinedSince}, {"modified", &q.ModifiedSince}} {
+		s := last(d.name)
+		if s == "" {
+			continue
+		}
+		t, ok := parseSince(s)
+		if !ok {
+			p[d.name] = append(p[d.name], "Enter a date (YYYY-MM-DD) or an RFC 3339 time.")
+			continue
+		}
+		*d.dst = &t
+	}
+	if s := last("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			p["page"] = append(p["page"], "Enter a whole number of at least 1.")
+		} else {
+			q.Page = n
+		}
+	}
+	if s := last("page_size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > users.MaxPageSize {
+			p["page_size"] = append(p["page_size"], fmt.Sprintf("Enter a whole number from 1 to %d.", users.MaxPageSize))
+		} else {
+			q.PageSize = n
+		}
+	}
+	order, err := users.ParseOrder(v["o"])
+	if err != nil {
+		e, _ := httpapi.AsError(err)
+		for k, msgs := range e.Fields {
+			p[k] = append(p[k], msgs...)
+		}
+	}
+	q.Order = order
+	if len(p) > 0 {
+		return q, httpapi.Invalid(p)
+	}
+	return q, nil
+}
+
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off":
+		return false, true
+	}
+	return false, false
+}
+
+// parseSince reads a date_joined or modified bound: a date (midnight UTC)
+// or an RFC 3339 time (a "+" offset that arrived unescaped, as a space, is
+// put back).
+func parseSince(s string) (time.Time, bool) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, true
+	}
+	for _, c := range []string{s, strings.Replace(s, " ", "+", 1)} {
+		if t, err := time.Parse(time.RFC3339, c); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// pageLinks is the Link header of a page: absolute URLs of the first,
+// previous, next and last pages, keeping the other query parameters.
+func pageLinks(self string, query url.Values, page, size, total int) string {
+	last := max(1, (total+size-1)/size)
+	link := func(n int, rel string) string {
+		q := url.Values{}
+		for k, vs := range query {
+			q[k] = vs
+		}
+		q.Set("page", strconv.Itoa(n))
+		return "<" + self + "?" + q.Encode() + `>; rel="` + rel + `"`
+	}
+	links := []string{link(1, "first")}
+	if page > 1 {
+		links = append(links, link(min(page-1, last), "prev"))
+	}
+	if page < last {
+		links = append(links, link(page+1, "next"))
+	}
+	links = append(links, link(last, "last"))
+	return strings.Join(links, ", ")
+}

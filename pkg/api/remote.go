@@ -1,0 +1,47 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/remote"
+)
+
+// IdentitySource is the remote identity source pull_remote_user reads.
+type IdentitySource interface {
+	// UserInfo returns what the source holds about username; its errors are
+	// the contract's (404 for an unknown user, 502 for a failing source).
+	UserInfo(ctx context.Context, username string) (remote.Claims, error)
+}
+
+var _ IdentitySource = (*remote.Client)(nil)
+
+// errNoIdentitySource answers pull_remote_user where no source is
+// configured: the deployment's state, not the request's fault, and a retry
+// will not help, so 503 without Retry-After.
+var errNoIdentitySource = &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "service_unavailable",
+	Message: "No remote identity source is configured for this service."}
+
+// PullRemoteUser serves POST /api/users/{uuid}/pull_remote_user (staff):
+// the user's identity-provider fields refreshed from the remote source.
+func (a *API) PullRemoteUser() httpapi.LambdaHandler {
+	return httpapi.Wrap("PullRemoteUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		_, t, err := a.target(ctx, r, staffAccess)
+		if err != nil {
+			return nil, err
+		}
+		if a.Remote == nil {
+			return nil, errNoIdentitySource
+		}
+		claims, err := a.Remote.UserInfo(ctx, t.Username)
+		if err != nil {
+			return nil, err
+		}
+		u, err := a.Users.PullRemote(ctx, t, claims)
+		if err != nil {
+			return nil, err
+		}
+		return a.userResponse(r, http.StatusOK, u, "")
+	})
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Remote configures the remote identity source (an OIDC UserInfo-style
+// HTTPS endpoint).
+type Remote struct {
+	// URL is REMOTE_USERINFO_URL: a template holding {username}, https
+	// unless the host is loopback.
+	URL string
+	// The bearer secret: REMOTE_USERINFO_TOKEN (local) or the Secrets
+	// Manager secret REMOTE_USERINFO_TOKEN_SECRET_ARN (AWS), read once.
+	Token          string
+	TokenSecretARN string
+	// The provider as users see it: REMOTE_IDP_NAME (default: the URL's
+	// host), REMOTE_IDP_LABEL (default: the name), REMOTE_IDP_MANAGEMENT_URL.
+	Name          string
+	Label         string
+	ManagementURL string
+	// Timeout is REMOTE_USERINFO_TIMEOUT_MS, default 5 s.
+	Timeout time.Duration
+}
+
+// DefaultRemoteTimeout bounds one call to the remote identity source.
+const DefaultRemoteTimeout = 5 * time.Second
+
+// MaxRemoteTimeout is the largest REMOTE_USERINFO_TIMEOUT_MS accepted.
+const MaxRemoteTimeout = 60 * time.Second
+
+// loadRemote reads the REMOTE_* settings. Without REMOTE_USERINFO_URL there
+// is no remote identity source and the others are ignored.
+func loadRemote(getenv func(string) string) (Remote, error) {
+	r := Remote{
+		URL:            strings.TrimSpace(getenv("REMOTE_USERINFO_URL")),
+		Token:          strings.TrimSpace(getenv("REMOTE_USERINFO_TOKEN")),
+		TokenSecretARN: strings.TrimSpace(getenv("REMOTE_USERINFO_TOKEN_SECRET_ARN")),
+		Name:           strings.TrimSpace(getenv("REMOTE_IDP_NAME")),
+		Label:          strings.TrimSpace(getenv("REMOTE_IDP_LABEL")),
+		ManagementURL:  strings.TrimSpace(getenv("REMOTE_IDP_MANAGEMENT_URL")),
+		Timeout:        DefaultRemoteTimeout,
+	}
+	if r.URL == "" {
+		return Remote{}, nil
+	}
+	host, err := checkRemoteURL(r.URL)
+	if err != nil {
+		return r, err
+	}
+	if r.Token == "" && r.TokenSecretARN == "" {
+		return r, fmt.Errorf("config: REMOTE_USERINFO_URL needs REMOTE_USERINFO_TOKEN or REMOTE_USERINFO_TOKEN_SECRET_ARN")
+	}
+	if r.Name == "" {
+		r.Name = host
+	}
+	if r.Label == "" {
+		r.Label = r.Name
+	}
+	if r.ManagementURL != "" {
+		u, err := url.Parse(r.ManagementURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return r, fmt.Errorf("config: REMOTE_IDP_MANAGEMENT_URL must be an http(s) URL")
+		}
+	}
+	if v := strings.TrimSpace(getenv("REMOTE_USERINFO_TIMEOUT_MS")); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > MaxRemoteTimeout {
+			return r, fmt.Errorf("config: REMOTE_USERINFO_TIMEOUT_MS must be milliseconds between 1 and %d", MaxRemoteTimeout.Milliseconds())
+		}
+		r.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	return r, nil
+}
+
+// checkRemoteURL validates the URL template and returns its host: it holds
+// {username}, and is https unless the host is loopback, so the bearer secret
+// never crosses a network in clear.
+func checkRemoteURL(tpl string) (string, error) {
+	if !strings.Contains(tpl, "{username}") {
+		return "", fmt.Errorf("config: REMOTE_USERINFO_URL must contain {username}")
+	}
+	u, err := url.Parse(strings.ReplaceAll(tpl, "{username}", "x"))
+	if err != nil || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("config: REMOTE_USERINFO_URL is not an absolute URL without credentials")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "", fmt.Errorf("config: REMOTE_USERINFO_URL must be https (http only for a loopback host)")
+		}
+	default:
+		return "", fmt.Errorf("config: REMOTE_USERINFO_URL must be https (http only for a loopback host)")
+	}
+	return u.Hostname(), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
