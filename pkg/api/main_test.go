@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -25,7 +26,25 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 && len(os.Args) > 0 && runsWholeSuite() {
+		// Least privilege, checked against what the whole suite made each
+		// endpoint do: see checkIAMPolicies.
+		if problems := checkIAMPolicies(env); len(problems) > 0 {
+			fmt.Fprintln(os.Stderr, "FAIL: IAM policies in template.yaml do not match what the functions do:")
+			for _, p := range problems {
+				fmt.Fprintln(os.Stderr, "  -", p)
+			}
+			code = 1
+		}
+	}
 	env.Close()
 	idp.Close()
 	os.Exit(code)
+}
+
+// runsWholeSuite reports whether no -run filter narrows the tests, so that
+// every route has been exercised.
+func runsWholeSuite() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || f.Value.String() == ""
 }

@@ -63,6 +63,15 @@ func SetUser(ctx context.Context, uuid string) {
 
 type ridKey struct{}
 
+type routeKey struct{}
+
+// Route returns the name of the endpoint serving ctx's request ("" outside
+// one), so that what a request does below the handler can be traced to it.
+func Route(ctx context.Context) string {
+	s, _ := ctx.Value(routeKey{}).(string)
+	return s
+}
+
 // RequestID returns the request id in ctx, for log lines below the handler.
 func RequestID(ctx context.Context) string {
 	s, _ := ctx.Value(ridKey{}).(string)
@@ -83,6 +92,7 @@ func Wrap(route string, log *slog.Logger, fn Func) LambdaHandler {
 		li := &logInfo{}
 		ctx = context.WithValue(ctx, logKey{}, li)
 		ctx = context.WithValue(ctx, ridKey{}, id)
+		ctx = context.WithValue(ctx, routeKey{}, route)
 		req := newRequest(ev, id)
 
 		var resp *Response

@@ -44,6 +44,8 @@ type Env struct {
 	Logs *Buffer
 	// Requests counts the service's DynamoDB requests (an SDK middleware).
 	Requests *ddbmetrics.Counter
+	// Actions records the IAM actions each endpoint's requests need.
+	Actions *Actions
 
 	Dynamo, SES *localstack.Process
 	server      *httptest.Server
@@ -85,7 +87,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err := localstack.EnsureTools(ctx, root); err != nil {
 		return nil, err
 	}
-	e := &Env{Logs: &Buffer{}, Requests: ddbmetrics.New()}
+	e := &Env{Logs: &Buffer{}, Requests: ddbmetrics.New(), Actions: &Actions{}}
 	if e.Dynamo, err = localstack.StartDynamoDB(ctx, localstack.DynamoOptions{Root: root}); err != nil {
 		return nil, err
 	}
@@ -127,7 +129,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	appOpts := opts.App
 	appOpts.LogOutput = e.Logs
-	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware)
+	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware, e.Actions.Middleware)
 	if e.API, err = app.New(ctx, e.Config, appOpts); err != nil {
 		e.Close()
 		return nil, err
