@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"sync"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/google/uuid"
@@ -152,18 +151,16 @@ func HashPassword(p string) (string, error) {
 }
 
 // dummyHash is verified against when a login names no user, so that an
-// unknown login costs the same time as a wrong password. Made on first use,
-// not at start, to keep it out of every function's cold start.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := argon2id.CreateHash("not a real password, only for timing", PasswordParams)
-	return h
-})
+// unknown login costs the same one hash as a wrong password. It is a
+// constant (a hash of a throwaway password with PasswordParams; a test keeps
+// the two in step) so that no function pays for making it.
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$CO8nmuLLn7M/L3kg+N5aNg$nvsUjgd1XmE/qSHwtmuaoTythAaee35r52TmgfyLsf0"
 
 // CheckPassword reports whether p matches the PHC hash. An empty hash (no
 // such user, or no password set) still costs one full hash.
 func CheckPassword(p, hash string) bool {
 	if hash == "" {
-		_, _ = argon2id.ComparePasswordAndHash(NormalizePassword(p), dummyHash())
+		_, _ = argon2id.ComparePasswordAndHash(NormalizePassword(p), dummyHash)
 		return false
 	}
 	ok, err := argon2id.ComparePasswordAndHash(NormalizePassword(p), hash)
