@@ -132,7 +132,7 @@ func run(log *slog.Logger) error {
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
 	if err := localstack.EnsureTable(ctx, db, tpl, "UsersTable", cfg.TableName); err != nil {
-		return err
+		return fmt.Errorf("%w (the data in %s was made by another version of template.yaml: delete that folder to start afresh)", err, filepath.Join(dataDir, "dynamodb"))
 	}
 	a, err := app.New(ctx, cfg, app.Options{})
 	if err != nil {
