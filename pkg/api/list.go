@@ -104,6 +104,21 @@ func parseListQuery(v url.Values) (users.ListQuery, error) {
 			q.UsernameList = append(q.UsernameList, n)
 		}
 	}
+	// These filters become keys: bound them as the fields they match are.
+	if len(q.Email) > users.MaxEmail {
+		p["email"] = append(p["email"], "Ensure this filter has no more than 254 characters.")
+	}
+	if len(q.Username) > users.MaxUsername {
+		p["username"] = append(p["username"], "Ensure this filter has no more than 128 characters.")
+	}
+	for _, n := range q.UsernameList {
+		if len(n) > users.MaxUsername {
+			p["username_list"] = []string{"Ensure each username has no more than 128 characters."}
+		}
+	}
+	if len(q.UsernameList) > maxUsernameList {
+		p["username_list"] = append(p["username_list"], fmt.Sprintf("Ask for at most %d usernames at once.", maxUsernameList))
+	}
 	for _, f := range users.ContainsFilters {
 		if s := last(f); s != "" {
 			if q.Contains == nil {
@@ -153,8 +168,8 @@ func parseListQuery(v url.Values) (users.ListQuery, error) {
 	}
 	if s := last("page"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			p["page"] = append(p["page"], "Enter a whole number of at least 1.")
+		if err != nil || n < 1 || n > maxPage {
+			p["page"] = append(p["page"], fmt.Sprintf("Enter a whole number from 1 to %d.", maxPage))
 		} else {
 			q.Page = n
 		}
@@ -208,6 +223,13 @@ func parseSince(s string) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// Bounds on list parameters: page keeps page*page_size far from overflow
+// (no list has a billion users), username_list bounds the keys it reads.
+const (
+	maxPage         = 1_000_000
+	maxUsernameList = 1000
+)
 
 // pageLinks is the Link header of a page: absolute URLs of the first,
 // previous, next and last pages, keeping the other query parameters.

@@ -131,15 +131,19 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	}
 	upd := bump(expression.Set(expression.Name("email"), expression.Value(c.Email)).
 		Remove(expression.Name("requested_email")).Remove(expression.Name("code_email_change")), now)
-	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash))
-	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID)
+	// The claims move from the email and username read: they must still be
+	// the user's (a staff change may have moved them meanwhile).
+	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash)).
+		And(expression.Name("email").Equal(expression.Value(caller.Email)),
+			expression.Name("username").Equal(expression.Value(caller.Username)))
+	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID, 0)
 	after := *caller
 	if un, follows := followingUsername(caller, c.Email); follows {
 		after.Username = un
 		// A username that was the email follows it, so the old address no
 		// longer logs in.
 		upd = upd.Set(expression.Name("username"), expression.Value(un))
-		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID)...)
+		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID, 0)...)
 	}
 	// A new username moves the user's count bucket (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
@@ -157,9 +161,18 @@ func (s *Service) ChangePassword(ctx context.Context, actor, target *User, curre
 	self := actor.UUID == target.UUID
 	p := problems{}
 	if self {
+		// The current password is a password check like a login's: it
+		// counts toward the lockout, so a stolen token cannot guess it.
+		now := s.Now().UTC()
+		if w := target.lockWait(now); w > 0 {
+			return lockedOut(w)
+		}
 		if current == "" {
 			p.add("current_password", "This field is required.")
 		} else if !secret.CheckPassword(current, target.PasswordHash) {
+			if err := s.recordFailure(ctx, target, nil, now); err != nil {
+				return err
+			}
 			p.add("current_password", "The current password is wrong.")
 		}
 	}

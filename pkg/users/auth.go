@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,11 +44,85 @@ type Principal struct {
 	Token string
 }
 
+// lockWait is how long u stays locked at now (0 when it is not).
+func (u *User) lockWait(now time.Time) time.Duration {
+	if u.LockedUntil == 0 {
+		return 0
+	}
+	return max(time.UnixMilli(u.LockedUntil).Sub(now), 0)
+}
+
+func lockedOut(wait time.Duration) error {
+	return httpapi.TooManyRequests("Too many failed attempts; try again later.", int(math.Ceil(wait.Seconds())))
+}
+
+// notLocked is the condition, on a successful login's write, that no
+// failure locked the account while its password was being checked.
+func notLocked(now time.Time) expression.ConditionBuilder {
+	return expression.AttributeNotExists(expression.Name("locked_until")).
+		Or(expression.Name("locked_until").LessThanEqual(expression.Value(now.UnixMilli())))
+}
+
+// failuresAre is the condition that the failure count is still n.
+func failuresAre(n int) expression.ConditionBuilder {
+	c := expression.Name("failed_logins").Equal(expression.Value(n))
+	if n == 0 {
+		c = expression.AttributeNotExists(expression.Name("failed_logins")).Or(c)
+	}
+	return c
+}
+
+// recordFailure counts one failed password check on u, setting the lock
+// from the fifth on. The write is conditional on the count it read, and
+// read again on a race, so concurrent failures are each counted and the
+// lock follows the true count.
+func (s *Service) recordFailure(ctx context.Context, u *User, r *rate, now time.Time) error {
+	// Each round one of the racing writers wins, so a burst of n failures
+	// settles within n rounds; the bound only stops a pathological loop.
+	for round := range 64 {
+		if round > 0 {
+			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
+		}
+		fails := u.FailedLogins + 1
+		upd := expression.Set(expression.Name("failed_logins"), expression.Value(fails))
+		if d := lockoutFor(fails); d > 0 {
+			upd = upd.Set(expression.Name("locked_until"), expression.Value(now.Add(d).UnixMilli()))
+		}
+		_, err := s.st.writeUser(ctx, u.UUID, upd, exists().And(failuresAre(u.FailedLogins)), r)
+		if !errors.Is(err, errConditionFailed) {
+			return err
+		}
+		if u, err = s.st.get(ctx, u.UUID); errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return httpapi.Unavailable(errors.New("failed-login count kept changing"))
+}
+
+// afterRace re-reads u after a conditional write of a successful login
+// failed: a lock set meanwhile answers 429.
+func (s *Service) afterRace(ctx context.Context, u *User, now time.Time) (*User, error) {
+	nu, err := s.st.get(ctx, u.UUID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errBadCredentials // deleted meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w := nu.lockWait(now); w > 0 {
+		return nil, lockedOut(w)
+	}
+	return nu, nil
+}
+
 // checkPassword verifies login and password, applying the lockout and,
 // when r is given, the per-IP limit (read in the same request as the
-// login's claims). It answers unknown logins and wrong passwords alike, in
-// status, body and time (a dummy hash is verified when no user matches).
-// On success the caller's own write must count r.
+// login's claims). It answers unknown logins and wrong passwords alike: the
+// same status and body, and the same work (a dummy hash, a read and a write
+// where the account would have them). On success the caller's own write
+// must count r and carry notLocked.
 func (s *Service) checkPassword(ctx context.Context, login, password string, r *rate) (*User, error) {
 	now := s.Now().UTC() // not truncated: a lockout is as long as it says
 	id, count, err := s.st.lookup(ctx, login, r)
@@ -56,33 +132,32 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	if r != nil && count >= r.limit {
 		return nil, r.refused(now)
 	}
-	var u *User
-	if id != "" {
-		if u, err = s.st.get(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
+	if id == "" {
+		// No such login: spend what a wrong password spends.
+		id = unknownUser
+	}
+	u, err := s.st.get(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
 	}
 	if u == nil {
 		secret.CheckPassword(password, "")
+		if r == nil {
+			r = s.decoyRate()
+		}
 		if err := s.hit(ctx, r); err != nil {
 			return nil, err
 		}
 		return nil, errBadCredentials
 	}
-	if u.LockedUntil != nil && now.Before(*u.LockedUntil) {
+	if w := u.lockWait(now); w > 0 {
 		if err := s.hit(ctx, r); err != nil {
 			return nil, err
 		}
-		wait := int(math.Ceil(u.LockedUntil.Sub(now).Seconds()))
-		return nil, httpapi.TooManyRequests("Too many failed attempts; try again later.", wait)
+		return nil, lockedOut(w)
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
-		fails := u.FailedLogins + 1
-		upd := expression.Add(expression.Name("failed_logins"), expression.Value(1))
-		if d := lockoutFor(fails); d > 0 {
-			upd = upd.Set(expression.Name("locked_until"), expression.Value(now.Add(d)))
-		}
-		if _, err := s.st.writeUser(ctx, u.UUID, upd, exists(), r); err != nil && !errors.Is(err, errConditionFailed) {
+		if err := s.recordFailure(ctx, u, r, now); err != nil {
 			return nil, err
 		}
 		return nil, errBadCredentials
@@ -103,6 +178,21 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	return u, nil
 }
 
+// unknownUser is the uuid read when a login names nobody: no user has it
+// (version 4 uuids never have this form), so the read finds nothing, as
+// a wrong password's read finds the user.
+const unknownUser = "00000000-0000-0000-0000-000000000000"
+
+// decoyRate is a counter no one reads, written when a login names nobody
+// and per-IP limits are off, so that the unknown login writes as a wrong
+// password does.
+func (s *Service) decoyRate() *rate {
+	now := s.Now().UTC()
+	// Spread over 64 items so that a flood of unknown logins meets no hot key.
+	k := "RATE#decoy#" + strconv.Itoa(rand.IntN(64)) + "#" + strconv.FormatInt(now.Unix()/60, 10)
+	return &rate{key: key(k, "RATE"), limit: math.MaxInt32, end: now.Truncate(time.Minute).Add(time.Minute)}
+}
+
 // clearFailures is the part of a successful login's write that resets the lockout.
 func clearFailures(upd expression.UpdateBuilder) expression.UpdateBuilder {
 	return upd.Remove(expression.Name("failed_logins")).Remove(expression.Name("locked_until"))
@@ -118,48 +208,47 @@ type LoginResult struct {
 // Login checks credentials and returns the user's current token, issuing a
 // new one if none is valid. At most three requests: the claims (with the
 // IP's counter), the user, one write (the new token, or the login's IP and
-// reset counters, with the IP's count in the same transaction).
+// reset counters, with the IP's count in the same transaction). The write is
+// conditional on the token read and on no lock set meanwhile; when it loses
+// a race the user is read again and the login answers with the winner's
+// token (or 429 if a lock won).
 func (s *Service) Login(ctx context.Context, login, password, ip string) (*LoginResult, error) {
 	r := s.rateFor(ActionLogin, ip)
 	u, err := s.checkPassword(ctx, login, password, r)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	loggedIn := func(u *User) {
-		u.IPAddress, u.FailedLogins, u.LockedUntil = ip, 0, nil
+	loggedIn := func(upd expression.UpdateBuilder) expression.UpdateBuilder {
+		return clearFailures(upd.Set(expression.Name("ip_address"), expression.Value(ip)))
 	}
-	if u.HasValidToken(now) {
-		if tok, err := s.openToken(ctx, u); err == nil {
-			upd := clearFailures(expression.Set(expression.Name("ip_address"), expression.Value(ip)))
-			nu, err := s.st.writeUser(ctx, u.UUID, upd, expression.Name("token_hash").Equal(expression.Value(u.TokenHash)), r)
-			if err == nil {
-				if nu == nil {
+	for range 4 {
+		now := s.Now().UTC()
+		var tok string
+		var nu *User
+		err := errConditionFailed
+		if u.HasValidToken(now) {
+			if tok, err = s.openToken(ctx, u); err == nil {
+				cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(notLocked(now))
+				if nu, err = s.st.writeUser(ctx, u.UUID, loggedIn(expression.UpdateBuilder{}), cond, r); err == nil && nu == nil {
 					nu = u
-					loggedIn(nu)
 				}
-				return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
-			} else if !errors.Is(err, errConditionFailed) {
-				return nil, err
 			}
-			// The token changed meanwhile (refresh, logout): issue anew.
-			if u, err = s.st.get(ctx, u.UUID); errors.Is(err, ErrNotFound) {
-				return nil, errBadCredentials // deleted meanwhile
-			} else if err != nil {
-				return nil, err
-			}
+		} else {
+			tok, nu, err = s.issueToken(ctx, u, r, loggedIn, notLocked(now))
+		}
+		if err == nil {
+			nu.IPAddress, nu.FailedLogins, nu.LockedUntil = ip, 0, 0
+			return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
+		}
+		if !errors.Is(err, errConditionFailed) {
+			return nil, err
+		}
+		// Another login, a refresh, a logout or a lock changed the user.
+		if u, err = s.afterRace(ctx, u, now); err != nil {
+			return nil, err
 		}
 	}
-	tok, nu, err := s.issueToken(ctx, u, r, func(upd expression.UpdateBuilder) expression.UpdateBuilder {
-		return clearFailures(upd.Set(expression.Name("ip_address"), expression.Value(ip)))
-	})
-	if err != nil {
-		return nil, err
-	}
-	if nu == u {
-		loggedIn(nu)
-	}
-	return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
+	return nil, httpapi.Unavailable(errors.New("token kept changing during login"))
 }
 
 // openToken decrypts the stored copy of u's token.
@@ -177,7 +266,7 @@ func (s *Service) openToken(ctx context.Context, u *User) (string, error) {
 // issueToken replaces u's token with a new one, conditional on the token
 // being the one u was read with, so that of two concurrent issues only one
 // token survives and the loser reports the race. extra adds to the write.
-func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(expression.UpdateBuilder) expression.UpdateBuilder) (string, *User, error) {
+func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(expression.UpdateBuilder) expression.UpdateBuilder, also ...expression.ConditionBuilder) (string, *User, error) {
 	now := s.now()
 	tok, err := secret.NewToken(u.UUID)
 	if err != nil {
@@ -202,6 +291,9 @@ func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(e
 	cond := expression.AttributeNotExists(expression.Name("token_hash"))
 	if u.TokenHash != "" {
 		cond = expression.Name("token_hash").Equal(expression.Value(u.TokenHash))
+	}
+	for _, c := range also {
+		cond = cond.And(c)
 	}
 	nu, err := s.st.writeUser(ctx, u.UUID, upd, cond, r)
 	if errors.Is(err, errConditionFailed) {
@@ -257,17 +349,31 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 			return nil, httpapi.Unauthorized("Invalid basic credentials.")
 		}
 		login, password, ok := strings.Cut(string(raw), ":")
-		if !ok || login == "" || len(password) > 4*MaxPassword {
+		if !ok || login == "" || len(login) > MaxEmail || len(password) > 4*MaxPassword {
 			return nil, httpapi.Unauthorized("Invalid basic credentials.")
 		}
 		u, err := s.checkPassword(ctx, login, password, nil)
 		if err != nil {
 			return nil, err
 		}
-		if u.FailedLogins > 0 || u.LockedUntil != nil {
-			if u, err = s.st.update(ctx, u.UUID, clearFailures(expression.Set(expression.Name("failed_logins"), expression.Value(0))), exists()); err != nil {
+		// Check that no failure locked the account while the password was
+		// being hashed: clearing the failures is conditional on it; with none
+		// to clear, one read tells.
+		now := s.Now().UTC()
+		if u.FailedLogins > 0 || u.LockedUntil != 0 {
+			nu, err := s.st.update(ctx, u.UUID, clearFailures(expression.UpdateBuilder{}), exists().And(notLocked(now)))
+			if errors.Is(err, errConditionFailed) {
+				_, err = s.afterRace(ctx, u, now)
+				if err == nil {
+					err = errBadCredentials
+				}
+			}
+			if err != nil {
 				return nil, err
 			}
+			u = nu
+		} else if u, err = s.afterRace(ctx, u, now); err != nil {
+			return nil, err
 		}
 		httpapi.SetUser(ctx, u.UUID)
 		return &Principal{User: u}, nil

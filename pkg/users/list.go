@@ -253,7 +253,10 @@ func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 // listed it is guarded like any listing change and returns the old item on
 // a failed check, so that listingRaced tells a race from a missing user.
 func (st *store) userDelete(u *User) types.TransactWriteItem {
-	cond := exists()
+	// The claims deleted beside it are the email and username read: the
+	// user must still hold those, or a claim taken meanwhile would be left.
+	cond := exists().And(expression.Name("email").Equal(expression.Value(u.Email)),
+		expression.Name("username").Equal(expression.Value(u.Username)))
 	if listed(u) {
 		cond = cond.And(listingGuard(u))
 	}

@@ -62,7 +62,9 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.IsSupport != nil && *in.IsSupport != target.IsSupport {
 			denied = append(denied, "is_support")
 		}
-		if in.IsActive != nil && *in.IsActive != target.IsActive {
+		// An UNVERIFIED account is inactive too; deactivating it makes it
+		// DISABLED, so its activation code no longer works.
+		if in.IsActive != nil && (*in.IsActive != target.IsActive || target.Status == StatusUnverified) {
 			denied = append(denied, "is_active")
 		}
 		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
@@ -146,7 +148,9 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if staff {
 		set(in.IsStaff != nil, "is_staff", derefBool(in.IsStaff), false)
 		set(in.IsSupport != nil, "is_support", derefBool(in.IsSupport), false)
-		if in.IsActive != nil && *in.IsActive != target.IsActive {
+		// An UNVERIFIED account is inactive too; deactivating it makes it
+		// DISABLED, so its activation code no longer works.
+		if in.IsActive != nil && (*in.IsActive != target.IsActive || target.Status == StatusUnverified) {
 			next.IsActive = *in.IsActive
 			next.Status = StatusEnabled
 			if !next.IsActive {
@@ -180,13 +184,18 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		after.IsSupport = derefBool(in.IsSupport) || (in.IsSupport == nil && target.IsSupport)
 	}
 	upd, cond, counts, relisted := s.st.listingWrite(target, &after, upd, cond)
-	activating := target.Status == StatusUnverified && next.Status == StatusEnabled
+	activating := target.Status == StatusUnverified && next.Status != StatusUnverified
+	if emailChanged || usernameChanged {
+		// Claims move from the values read: they must still be the user's.
+		cond = cond.And(expression.Name("email").Equal(expression.Value(target.Email)),
+			expression.Name("username").Equal(expression.Value(target.Username)))
+	}
 	conflict := func(nu *User, err error) (*User, error) {
 		if errors.Is(err, errConditionFailed) {
 			if hasVersion {
 				return nil, httpapi.PreconditionFailed()
 			}
-			if relisted {
+			if relisted || emailChanged || usernameChanged {
 				return nil, errListingRace()
 			}
 			return nil, httpapi.NotFound("")
@@ -199,13 +208,17 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	// Claims move with the fields: release the old, take the new, in the
 	// same transaction as the user's write.
 	var claims []types.TransactWriteItem
+	claimTTL := int64(0)
+	if target.Status == StatusUnverified && !activating {
+		claimTTL = target.TTL // expire with the account, as its first claims do
+	}
 	if emailChanged {
-		claims = append(claims, s.st.moveClaim(emailKey(target.Email), emailKey(next.Email), target.UUID)...)
+		claims = append(claims, s.st.moveClaim(emailKey(target.Email), emailKey(next.Email), target.UUID, claimTTL)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(emailKey(target.Email), target.UUID))
 	}
 	if usernameChanged {
-		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID)...)
+		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID, claimTTL)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
 	}
@@ -248,12 +261,12 @@ func sentField(in *ProfileInput, field string) bool {
 }
 
 // moveClaim releases a claim held by user and takes another.
-func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string) []types.TransactWriteItem {
+func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string, ttl int64) []types.TransactWriteItem {
 	return []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: aws.String(st.table), Key: from,
 			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #user = :u"),
 			ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}},
-		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(to, user, 0),
+		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(to, user, ttl),
 			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"}}},
 	}
 }
@@ -291,7 +304,11 @@ func (st *store) transactUpdate(ctx context.Context, id string, upd expression.U
 		}
 		return nil, dbError(err)
 	}
-	return st.get(ctx, id)
+	u, err := st.get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, httpapi.NotFound("") // deleted right after the write
+	}
+	return u, err
 }
 
 // followingUsername is the username u gets when its email changes to

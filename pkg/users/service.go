@@ -110,7 +110,7 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 	}
 	if in.TokenLifetime != nil {
 		l := *in.TokenLifetime
-		if l < 60 || time.Duration(l)*time.Second > config.MaxTokenLifetime {
+		if l < 60 || l > int(config.MaxTokenLifetime/time.Second) {
 			p.add("token_lifetime", "Enter a number of seconds between 60 and 2592000 (30 days).")
 		}
 		u.TokenLifetime = l

@@ -76,7 +76,7 @@ type User struct {
 	CodeReset                     *Code      `dynamodbav:"code_reset,omitempty"`
 	CodeEmailChange               *Code      `dynamodbav:"code_email_change,omitempty"`
 	FailedLogins                  int        `dynamodbav:"failed_logins,omitempty"`
-	LockedUntil                   *time.Time `dynamodbav:"locked_until,omitempty"`
+	LockedUntil                   int64      `dynamodbav:"locked_until,omitempty"` // unix ms: compared in conditions
 	TTL                           int64      `dynamodbav:"ttl,omitempty"`
 }
 

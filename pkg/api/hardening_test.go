@@ -1,0 +1,184 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/accounts/pkg/testenv"
+	"github.com/example/accounts/pkg/users"
+)
+
+func TestBasicAuthAfterAFailedLogin(t *testing.T) {
+	u := quickUser(t, "basicafter")
+	if r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": "wrong-wrong-wrong"}); r.Status != 401 {
+		t.Fatalf("wrong password: %d", r.Status)
+	}
+	for i := 0; i < 2; i++ {
+		if r := env.Do(t, "GET", "/api/users/me", nil, "Authorization", testenv.Basic(u.Email, u.Password)); r.Status != 200 {
+			t.Fatalf("Basic with the right password after a failure: %d %s", r.Status, r.Body)
+		}
+	}
+	if n := attr(userItem(t, u.UUID), "failed_logins"); n != "" {
+		t.Errorf("a Basic success should clear the failures, left %q", n)
+	}
+}
+
+func TestConcurrentFailuresStillLock(t *testing.T) {
+	u := quickUser(t, "burst")
+	const n = 20
+	statuses := make([]int, n)
+	together(n, func(i int) {
+		statuses[i] = env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": "burst-guess-wrong"}).Status
+	})
+	refused := 0
+	for _, st := range statuses {
+		switch st {
+		case 401:
+		case 429:
+			refused++ // arrived after the lock was set
+		default:
+			t.Fatalf("statuses %v", statuses)
+		}
+	}
+	// Every attempt that was checked is counted: none is lost to a race.
+	if got, want := attr(userItem(t, u.UUID), "failed_logins"), n-refused; got != strconv.Itoa(want) {
+		t.Errorf("failed_logins = %q, want %d (statuses %v)", got, want, statuses)
+	}
+	r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password})
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("the right password after a burst of failures: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestChangePasswordGuessesCountTowardLockout(t *testing.T) {
+	u := quickUser(t, "cpguess")
+	path := "/api/users/" + u.UUID + "/change_password"
+	for i := 0; i < 5; i++ {
+		r := env.Do(t, "POST", path, map[string]any{"current_password": "guess-number-x", "new_password": "brand-New-pass-88"}, auth(u)...)
+		if r.Status != 400 {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	r := env.Do(t, "POST", path, map[string]any{"current_password": u.Password, "new_password": "brand-New-pass-88"}, auth(u)...)
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("the right current password after 5 wrong ones: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestConcurrentLoginsShareOneToken(t *testing.T) {
+	u := quickUser(t, "parlogin")
+	env.Do(t, "POST", "/api/auth/logout", nil, auth(u)...)
+	tokens := make([]string, 8)
+	statuses := make([]int, 8)
+	together(8, func(i int) {
+		r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password})
+		statuses[i], tokens[i] = r.Status, r.Str("token")
+	})
+	for i := range tokens {
+		if statuses[i] != 200 || tokens[i] != tokens[0] {
+			t.Fatalf("logins at once: statuses %v, tokens differ: %v", statuses, tokens[i] != tokens[0])
+		}
+	}
+	if r := env.Do(t, "GET", "/api/users/me", nil, "Authorization", "Token "+tokens[0]); r.Status != 200 {
+		t.Errorf("the shared token: %d", r.Status)
+	}
+}
+
+func TestUnknownLoginDoesTheSameWork(t *testing.T) {
+	u := quickUser(t, "samework")
+	wrong := env.Requests.Measure(func() {
+		env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": "not-the-password"})
+	})
+	unknown := env.Requests.Measure(func() {
+		env.Do(t, "POST", "/api/auth/login", map[string]any{"login": testenv.Email("nobody"), "password": "not-the-password"})
+	})
+	if wrong.Requests != unknown.Requests {
+		t.Fatalf("wrong password %d requests %v, unknown login %d %v", wrong.Requests, wrong.ByOp, unknown.Requests, unknown.ByOp)
+	}
+}
+
+func TestOversizedKeysAreRefusedNotFailed(t *testing.T) {
+	staff := env.NewStaff(t, "keys", false)
+	long := strings.Repeat("a", 3000)
+	for _, q := range []string{"email=" + long + "@example.com", "username=" + long, "username_list=a," + long, "page=9223372036854775807"} {
+		if r := env.Do(t, "GET", "/api/users?"+q, nil, auth(staff)...); r.Status != 400 {
+			t.Errorf("GET /api/users?%.30s...: %d %s", q, r.Status, r.Body)
+		}
+	}
+	if r := env.Do(t, "GET", "/api/users/me", nil, "Authorization", testenv.Basic(long, "x")); r.Status != 401 {
+		t.Errorf("an oversized Basic login: %d %s", r.Status, r.Body)
+	}
+	u := quickUser(t, "lifetime")
+	if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"token_lifetime": 9223372037}, auth(u)...); r.Status != 400 {
+		t.Errorf("an overflowing token_lifetime: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestStaleWritesLeaveNoStrayClaims replays, with the service's own calls,
+// a change made from a read that another change has overtaken.
+func TestStaleWritesLeaveNoStrayClaims(t *testing.T) {
+	ctx := context.Background()
+	staff := env.NewStaff(t, "stale", false)
+	actor, err := env.API.Users.Get(ctx, staff.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := quickUser(t, "stale-target")
+	if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"username": "stale-" + u.UUID[:8]}, auth(u)...); r.Status != 200 {
+		t.Fatalf("username: %d", r.Status)
+	}
+	stale, err := env.API.Users.Get(ctx, u.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := testenv.Email("a"), testenv.Email("b")
+	if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"email": a}, auth(staff)...); r.Status != 200 {
+		t.Fatalf("first change: %d %s", r.Status, r.Body)
+	}
+	if _, err := env.API.Users.Update(ctx, actor, stale, users.ProfileInput{Email: &b}, false, ""); err == nil {
+		t.Fatal("a change from a stale read went through")
+	}
+	if err := env.API.Users.Delete(ctx, stale); err == nil {
+		t.Fatal("a delete from a stale read went through")
+	}
+	if r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password}); r.Status != 401 {
+		t.Errorf("the first address still logs in: %d", r.Status)
+	}
+	auditClaims(t)
+}
+
+func TestStaffOnUnverifiedAccounts(t *testing.T) {
+	staff := env.NewStaff(t, "unv", false)
+	email := testenv.Email("unverified")
+	id := env.SignUp(t, email)
+	code := env.CodeFromMail(t, email, "Activate")
+	newEmail := testenv.Email("moved-unverified")
+	if r := env.Do(t, "PATCH", "/api/users/"+id, map[string]any{"email": newEmail, "username": "unv-" + id[:8]}, auth(staff)...); r.Status != 200 || r.Str("status") != "UNVERIFIED" {
+		t.Fatalf("staff change: %d %s", r.Status, r.Body)
+	}
+	for _, pk := range []string{"EMAIL#" + strings.ToLower(newEmail), "USERNAME#unv-" + id[:8]} {
+		out, err := env.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(env.Config.TableName),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: "CLAIM"}}})
+		if err != nil || out.Item == nil || attr(out.Item, "ttl") == "" {
+			t.Errorf("claim %s of an unverified account should expire with it: %v %v", pk, out, err)
+		}
+	}
+	r := env.Do(t, "PATCH", "/api/users/"+id, map[string]any{"is_active": false}, auth(staff)...)
+	if r.Status != 200 || r.Str("status") != "DISABLED" {
+		t.Fatalf("deactivating an unverified account: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != 400 {
+		t.Errorf("a deactivated account's activation code still works: %d", r.Status)
+	}
+	auditClaims(t)
+}
+
+var _ sync.Mutex
