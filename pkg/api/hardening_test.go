@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -171,14 +172,103 @@ func TestStaffOnUnverifiedAccounts(t *testing.T) {
 			t.Errorf("claim %s of an unverified account should expire with it: %v %v", pk, out, err)
 		}
 	}
-	r := env.Do(t, "PATCH", "/api/users/"+id, map[string]any{"is_active": false}, auth(staff)...)
-	if r.Status != 200 || r.Str("status") != "DISABLED" {
-		t.Fatalf("deactivating an unverified account: %d %s", r.Status, r.Body)
+	// A GET-modify-PUT echoes is_active:false: the account keeps waiting
+	// for activation, and its code still works.
+	cur := env.Do(t, "GET", "/api/users/"+id, nil, auth(staff)...).JSON()
+	cur["job_title"] = "Pending"
+	if r := env.Do(t, "PUT", "/api/users/"+id, cur, auth(staff)...); r.Status != 200 || r.Str("status") != "UNVERIFIED" {
+		t.Fatalf("staff PUT echoing is_active:false: %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != 400 {
-		t.Errorf("a deactivated account's activation code still works: %d", r.Status)
+	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != 200 {
+		t.Errorf("the activation code after a staff PUT: %d %s", r.Status, r.Body)
 	}
 	auditClaims(t)
+}
+
+// TestWritesFromAReadBeforeActivation replays staff changes and a delete
+// made from a read taken while the account was UNVERIFIED, landing after it
+// was activated: they must not bypass the list indexes and counts.
+func TestWritesFromAReadBeforeActivation(t *testing.T) {
+	ctx := context.Background()
+	staff := env.NewStaff(t, "preact", false)
+	actor, err := env.API.Users.Get(ctx, staff.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := testenv.Email("preact")
+	id := env.SignUp(t, email)
+	stale, err := env.API.Users.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := env.Do(t, "GET", "/api/users?page_size=1", nil, auth(staff)...).Header.Get("X-Result-Count")
+	env.Activate(t, email)
+	yes := true
+	if _, err := env.API.Users.Update(ctx, actor, stale, users.ProfileInput{IsStaff: &yes}, false, ""); err == nil {
+		t.Error("a flag change from a read before activation went through")
+	}
+	if err := env.API.Users.Delete(ctx, stale); err == nil {
+		t.Error("a delete from a read before activation went through")
+	}
+	// Done afresh, both keep the list exact.
+	if r := env.Do(t, "PATCH", "/api/users/"+id, map[string]any{"is_staff": true}, auth(staff)...); r.Status != 200 {
+		t.Fatalf("fresh PATCH: %d %s", r.Status, r.Body)
+	}
+	found := false
+	for _, u := range listAll(t, staff, "is_staff=true") {
+		found = found || u["uuid"] == id
+	}
+	if !found {
+		t.Error("the new staff member is missing from is_staff=true")
+	}
+	if r := env.Do(t, "DELETE", "/api/users/"+id, nil, auth(staff)...); r.Status != 204 {
+		t.Fatalf("fresh DELETE: %d", r.Status)
+	}
+	after := env.Do(t, "GET", "/api/users?page_size=1", nil, auth(staff)...).Header.Get("X-Result-Count")
+	if before != after {
+		t.Errorf("X-Result-Count %s before, %s after activating and deleting one account", before, after)
+	}
+}
+
+// listAll reads every page of a staff list.
+func listAll(t *testing.T, staff testenv.User, query string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for page := 1; ; page++ {
+		r := env.Do(t, "GET", "/api/users?page_size=300&page="+strconv.Itoa(page)+"&"+query, nil, auth(staff)...)
+		var batch []map[string]any
+		if err := json.Unmarshal(r.Body, &batch); err != nil || r.Status != 200 {
+			t.Fatalf("list: %d %s", r.Status, r.Body)
+		}
+		out = append(out, batch...)
+		if len(batch) < 300 {
+			return out
+		}
+	}
+}
+
+// TestLoginWhenTheTokenCopyNoLongerOpens covers a replaced token key: the
+// stored copy cannot be opened, so login issues a new token instead of
+// failing.
+func TestLoginWhenTheTokenCopyNoLongerOpens(t *testing.T) {
+	u := quickUser(t, "rekey")
+	_, err := env.DB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(env.Config.TableName),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "USER#" + u.UUID},
+			"sk": &types.AttributeValueMemberS{Value: "USER"}},
+		UpdateExpression:          aws.String("SET token_sealed = :x"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":x": &types.AttributeValueMemberS{Value: "c2VhbGVkIHVuZGVyIGFub3RoZXIga2V5IGVudGlyZWx5"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password})
+	if r.Status != 200 || r.Str("token") == "" || r.Str("token") == u.Token {
+		t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	if r2 := env.Do(t, "GET", "/api/users/me", nil, "Authorization", "Token "+r.Str("token")); r2.Status != 200 {
+		t.Errorf("the new token: %d", r2.Status)
+	}
 }
 
 var _ sync.Mutex

@@ -51,7 +51,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 	}
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
+	var loadOpts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" { // else the SDK's own chain (~/.aws/config) decides
+		loadOpts = append(loadOpts, awsconfig.WithRegion(cfg.Region))
+	}
 	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		// Local endpoints accept any credentials; do not go looking for real ones.
 		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))

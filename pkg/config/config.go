@@ -78,9 +78,6 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.TokenKey != "" && len(c.TokenKey) < 16 {
 		return c, errors.New("config: TOKEN_KEY must be at least 16 characters")
 	}
-	if c.Region == "" {
-		c.Region = "us-east-1"
-	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return c, fmt.Errorf("config: LOG_LEVEL %q: %w", v, err)

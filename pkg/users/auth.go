@@ -225,13 +225,18 @@ func (s *Service) Login(ctx context.Context, login, password, ip string) (*Login
 		now := s.Now().UTC()
 		var tok string
 		var nu *User
-		err := errConditionFailed
+		var err error
+		opened := false
 		if u.HasValidToken(now) {
-			if tok, err = s.openToken(ctx, u); err == nil {
-				cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(notLocked(now))
-				if nu, err = s.st.writeUser(ctx, u.UUID, loggedIn(expression.UpdateBuilder{}), cond, r); err == nil && nu == nil {
-					nu = u
-				}
+			// A copy that no longer opens (the key was replaced) is as good as
+			// no token: a new one is issued in its place.
+			tok, err = s.openToken(ctx, u)
+			opened = err == nil
+		}
+		if opened {
+			cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(notLocked(now))
+			if nu, err = s.st.writeUser(ctx, u.UUID, loggedIn(expression.UpdateBuilder{}), cond, r); err == nil && nu == nil {
+				nu = u
 			}
 		} else {
 			tok, nu, err = s.issueToken(ctx, u, r, loggedIn, notLocked(now))

@@ -153,6 +153,11 @@ func setListing(item map[string]types.AttributeValue, u *User) {
 
 // listingChanged reports whether a change of a user from before to after
 // moves it in the lists.
+// listingFields are the fields the lists depend on.
+func listingFields(u *User) [4]string {
+	return [4]string{u.Status, flagValue(u.IsStaff), flagValue(u.IsSupport), u.Username}
+}
+
 func listingChanged(before, after *User) bool {
 	if !listed(before) && !listed(after) {
 		return false
@@ -176,6 +181,12 @@ func listingGuard(u *User) expression.ConditionBuilder {
 // the same transaction. ok is false when the change does not touch lists.
 func (st *store) listingWrite(before, after *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (expression.UpdateBuilder, expression.ConditionBuilder, []types.TransactWriteItem, bool) {
 	if !listingChanged(before, after) {
+		if listingFields(before) != listingFields(after) {
+			// Unlisted before and after as read; but if the account was
+			// activated since, it is listed now and this write would skip its
+			// index keys and counts: guard on what was read.
+			return upd, cond.And(listingGuard(before)), nil, true
+		}
 		return upd, cond, nil, false
 	}
 	if listed(after) {
@@ -255,11 +266,9 @@ func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 func (st *store) userDelete(u *User) types.TransactWriteItem {
 	// The claims deleted beside it are the email and username read: the
 	// user must still hold those, or a claim taken meanwhile would be left.
-	cond := exists().And(expression.Name("email").Equal(expression.Value(u.Email)),
-		expression.Name("username").Equal(expression.Value(u.Username)))
-	if listed(u) {
-		cond = cond.And(listingGuard(u))
-	}
+	// Its listing fields too, listed or not as read: an account activated
+	// meanwhile must leave the counts with its delete.
+	cond := exists().And(expression.Name("email").Equal(expression.Value(u.Email)), listingGuard(u))
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil { // only for an empty builder, which this is not
 		return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: userKey(u.UUID),

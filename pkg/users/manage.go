@@ -62,9 +62,9 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.IsSupport != nil && *in.IsSupport != target.IsSupport {
 			denied = append(denied, "is_support")
 		}
-		// An UNVERIFIED account is inactive too; deactivating it makes it
-		// DISABLED, so its activation code no longer works.
-		if in.IsActive != nil && (*in.IsActive != target.IsActive || target.Status == StatusUnverified) {
+		// An UNVERIFIED account is already inactive: is_active:false (as a
+		// GET-modify-PUT echoes it) leaves it waiting for activation.
+		if in.IsActive != nil && *in.IsActive != target.IsActive {
 			denied = append(denied, "is_active")
 		}
 		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
@@ -148,9 +148,9 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if staff {
 		set(in.IsStaff != nil, "is_staff", derefBool(in.IsStaff), false)
 		set(in.IsSupport != nil, "is_support", derefBool(in.IsSupport), false)
-		// An UNVERIFIED account is inactive too; deactivating it makes it
-		// DISABLED, so its activation code no longer works.
-		if in.IsActive != nil && (*in.IsActive != target.IsActive || target.Status == StatusUnverified) {
+		// An UNVERIFIED account is already inactive: is_active:false (as a
+		// GET-modify-PUT echoes it) leaves it waiting for activation.
+		if in.IsActive != nil && *in.IsActive != target.IsActive {
 			next.IsActive = *in.IsActive
 			next.Status = StatusEnabled
 			if !next.IsActive {
