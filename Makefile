@@ -68,7 +68,7 @@ tools: tools/node_modules/.package-lock.json
 
 tools/node_modules/.package-lock.json: tools/package-lock.json
 	npm ci --no-audit --no-fund --prefix tools
-	@touch $@
+	@touch $@ tools/node_modules/.localstack-installed # the stamp pkg/localstack.EnsureTools checks
 
 ## create-staff: the first staff account of a deployed stack
 ##   make create-staff STACK=user-accounts EMAIL=admin@example.com  (asks for the password)

@@ -63,6 +63,12 @@ func coldStarts(ctx context.Context, root string, st *stack, bins []builtFunctio
 		for i, b := range bins {
 			poll, inv, status, err := coldStart(ctx, srv, b, vars, memoryMB, events[i])
 			if err != nil {
+				// One retry: a start can rarely lose its first answer under load
+				// (seen once as "asked for the next event without answering").
+				fmt.Fprintf(os.Stderr, "bench: cold start of %s failed once (%v); starting it again\n", b.Function, err)
+				poll, inv, status, err = coldStart(ctx, srv, b, vars, memoryMB, events[i])
+			}
+			if err != nil {
 				return nil, fmt.Errorf("cold start of %s: %w", b.Function, err)
 			}
 			if round > 0 {
