@@ -46,8 +46,6 @@ func coldStarts(ctx context.Context, root string, st *stack, bins []builtFunctio
 	for k, v := range rateLimits {
 		vars = append(vars, k+"="+v)
 	}
-	srv := lambdatest.New()
-	defer srv.Close()
 	events := make([][]byte, len(bins))
 	out := make([]ColdStart, len(bins))
 	polls := make([][]time.Duration, len(bins))
@@ -61,13 +59,7 @@ func coldStarts(ctx context.Context, root string, st *stack, bins []builtFunctio
 	}
 	for round := 0; round <= runs; round++ {
 		for i, b := range bins {
-			poll, inv, status, err := coldStart(ctx, srv, b, vars, memoryMB, events[i])
-			if err != nil {
-				// One retry: a start can rarely lose its first answer under load
-				// (seen once as "asked for the next event without answering").
-				fmt.Fprintf(os.Stderr, "bench: cold start of %s failed once (%v); starting it again\n", b.Function, err)
-				poll, inv, status, err = coldStart(ctx, srv, b, vars, memoryMB, events[i])
-			}
+			poll, inv, status, err := coldStart(ctx, b, vars, memoryMB, events[i])
 			if err != nil {
 				return nil, fmt.Errorf("cold start of %s: %w", b.Function, err)
 			}
@@ -84,9 +76,14 @@ func coldStarts(ctx context.Context, root string, st *stack, bins []builtFunctio
 	return out, nil
 }
 
-func coldStart(ctx context.Context, srv *lambdatest.Server, b builtFunction, vars []string, memoryMB int, event []byte) (poll, invoke time.Duration, status int, err error) {
+// coldStart starts b once on a Runtime API server of its own: a server
+// reused across processes can receive a killed process's last /next poll
+// after the next process started, and take that process's first event.
+func coldStart(ctx context.Context, b builtFunction, vars []string, memoryMB int, event []byte) (poll, invoke time.Duration, status int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	srv := lambdatest.New()
+	defer srv.Close()
 	fn, err := srv.Start(ctx, lambdatest.Config{Binary: b.host, Env: vars, Name: b.Function, MemoryMB: memoryMB})
 	if err != nil {
 		return 0, 0, 0, err

@@ -182,6 +182,11 @@ type Server struct {
 
 // New starts a Runtime API server on 127.0.0.1 on a free port. It panics if
 // it cannot listen, as httptest.NewServer does. Close it when done.
+//
+// Give each process start a server of its own where it matters which
+// process polls: a stopped process's last /next request can still be read
+// by a shared server after the next process started, and be taken for that
+// process's first poll.
 func New() *Server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
