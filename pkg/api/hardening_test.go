@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -270,5 +269,3 @@ func TestLoginWhenTheTokenCopyNoLongerOpens(t *testing.T) {
 		t.Errorf("the new token: %d", r2.Status)
 	}
 }
-
-var _ sync.Mutex

@@ -30,7 +30,6 @@ import (
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/ddbmetrics"
 	"github.com/example/accounts/pkg/localstack"
-	"github.com/example/accounts/pkg/users"
 )
 
 // Env is a running service.
@@ -322,8 +321,6 @@ func (e *Env) NewStaff(t testing.TB, prefix string, support bool) User {
 	}
 	return User{UUID: u.UUID, Email: email, Password: DefaultPassword, Token: e.Login(t, email, DefaultPassword)}
 }
-
-var _ = users.ErrNotFound
 
 // CodeIn returns the code in a mail's text.
 func CodeIn(t testing.TB, text string) string {
