@@ -136,18 +136,18 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash)).
 		And(expression.Name("email").Equal(expression.Value(caller.Email)),
 			expression.Name("username").Equal(expression.Value(caller.Username)))
-	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID, 0)
+	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID, 0, now)
 	after := *caller
 	if un, follows := followingUsername(caller, c.Email); follows {
 		after.Username = un
 		// A username that was the email follows it, so the old address no
 		// longer logs in.
 		upd = upd.Set(expression.Name("username"), expression.Value(un))
-		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID, 0)...)
+		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID, 0, now)...)
 	}
 	// A new username moves the user's count bucket (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
-	nu, err := s.st.transactUpdate(ctx, caller.UUID, upd, cond, append(claims, counts...), now)
+	nu, err := s.st.transactUpdate(ctx, caller.UUID, upd, cond, append(claims, counts...))
 	if errors.Is(err, errConditionFailed) {
 		return nil, codeError()
 	}

@@ -126,7 +126,7 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 	after := *u
 	after.IsStaff, after.IsSupport, after.IsActive, after.Status = staff, support, true, StatusEnabled
 	if upd, cond, counts, ok := s.st.listingWrite(u, &after, upd, exists()); ok {
-		nu, err := s.st.transactUpdate(ctx, u.UUID, upd, cond, counts, s.now())
+		nu, err := s.st.transactUpdate(ctx, u.UUID, upd, cond, counts)
 		if errors.Is(err, errConditionFailed) {
 			return nil, errListingRace()
 		}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -423,13 +422,10 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 // Delete removes u and its claims in one transaction; codes and the token
 // live on the user's item and go with it.
 func (s *Service) Delete(ctx context.Context, u *User) error {
-	cond := aws.String("attribute_not_exists(pk) OR #user = :u")
-	names := map[string]string{"#user": "user"}
-	vals := map[string]types.AttributeValue{":u": str(u.UUID)}
 	items := []types.TransactWriteItem{
-		s.st.userDelete(u), // guarded when listed (list.go)
-		{Delete: &types.Delete{TableName: aws.String(s.st.table), Key: emailKey(u.Email), ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
-		{Delete: &types.Delete{TableName: aws.String(s.st.table), Key: usernameKey(u.Username), ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
+		s.st.userDelete(u), // guarded on the fields read (list.go)
+		s.st.releaseClaim(emailKey(u.Email), u.UUID),
+		s.st.releaseClaim(usernameKey(u.Username), u.UUID),
 	}
 	items = append(items, s.st.countItems(u, nil)...)
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})

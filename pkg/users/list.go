@@ -151,13 +151,13 @@ func setListing(item map[string]types.AttributeValue, u *User) {
 	item[attrSupport] = str(flagValue(u.IsSupport))
 }
 
-// listingChanged reports whether a change of a user from before to after
-// moves it in the lists.
 // listingFields are the fields the lists depend on.
 func listingFields(u *User) [4]string {
 	return [4]string{u.Status, flagValue(u.IsStaff), flagValue(u.IsSupport), u.Username}
 }
 
+// listingChanged reports whether a change of a user from before to after
+// moves it in the lists.
 func listingChanged(before, after *User) bool {
 	if !listed(before) && !listed(after) {
 		return false
@@ -260,9 +260,9 @@ func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 	return items
 }
 
-// userDelete is the transaction item that deletes u's item. When u is
-// listed it is guarded like any listing change and returns the old item on
-// a failed check, so that listingRaced tells a race from a missing user.
+// userDelete is the transaction item that deletes u's item, guarded like any
+// listing change; it returns the old item on a failed check, so that
+// listingRaced tells a race from a missing user.
 func (st *store) userDelete(u *User) types.TransactWriteItem {
 	// The claims deleted beside it are the email and username read: the
 	// user must still hold those, or a claim taken meanwhile would be left.

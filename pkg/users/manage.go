@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -213,16 +212,16 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		claimTTL = target.TTL // expire with the account, as its first claims do
 	}
 	if emailChanged {
-		claims = append(claims, s.st.moveClaim(emailKey(target.Email), emailKey(next.Email), target.UUID, claimTTL)...)
+		claims = append(claims, s.st.moveClaim(emailKey(target.Email), emailKey(next.Email), target.UUID, claimTTL, now)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(emailKey(target.Email), target.UUID))
 	}
 	if usernameChanged {
-		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID, claimTTL)...)
+		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID, claimTTL, now)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
 	}
-	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, append(claims, counts...), now))
+	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, append(claims, counts...)))
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
@@ -261,40 +260,18 @@ func sentField(in *ProfileInput, field string) bool {
 }
 
 // moveClaim releases a claim held by user and takes another.
-func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string, ttl int64) []types.TransactWriteItem {
-	return []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: aws.String(st.table), Key: from,
-			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #user = :u"),
-			ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}},
-		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(to, user, ttl),
-			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"}}},
-	}
-}
-
-// keepClaim makes a claim permanent (its account was activated).
-func (st *store) keepClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
-	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: k,
-		UpdateExpression: aws.String("REMOVE #ttl"), ConditionExpression: aws.String("#user = :u"),
-		ExpressionAttributeNames: map[string]string{"#ttl": "ttl", "#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string, ttl int64, now time.Time) []types.TransactWriteItem {
+	return []types.TransactWriteItem{st.releaseClaim(from, user), st.takeClaim(to, user, ttl, now)}
 }
 
 // transactUpdate writes the user's update with claim changes in one
 // transaction, then reads the user back (TransactWriteItems returns nothing).
-func (st *store) transactUpdate(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, claims []types.TransactWriteItem, now time.Time) (*User, error) {
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+func (st *store) transactUpdate(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, others []types.TransactWriteItem) (*User, error) {
+	item, err := st.userUpdate(id, upd, cond)
 	if err != nil {
-		return nil, httpapi.Internal(err)
+		return nil, err
 	}
-	items := []types.TransactWriteItem{{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(id),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}}
-	for _, c := range claims {
-		if c.Put != nil && c.Put.ExpressionAttributeValues == nil && c.Put.ConditionExpression != nil && *c.Put.ConditionExpression == claimFree {
-			c.Put.ExpressionAttributeValues = map[string]types.AttributeValue{":now": n(now.Unix())}
-		}
-		items = append(items, c)
-	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{item}, others...)})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {
 			if failed[0] {

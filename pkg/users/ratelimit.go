@@ -110,14 +110,12 @@ func (st *store) writeUser(ctx context.Context, id string, upd expression.Update
 	if r == nil {
 		return st.update(ctx, id, upd, cond)
 	}
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	item, err := st.userUpdate(id, upd, cond)
 	if err != nil {
-		return nil, httpapi.Internal(err)
+		return nil, err
 	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(id),
-			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}},
+		item,
 		r.item(st.table, false),
 	}})
 	if err != nil {

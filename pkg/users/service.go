@@ -233,14 +233,10 @@ func (st *store) create(ctx context.Context, u *User, now time.Time, r *rate) er
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	names := map[string]string{"#ttl": "ttl"}
-	vals := map[string]types.AttributeValue{":now": n(now.Unix())}
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(emailKey(u.Email), u.UUID, u.TTL),
-			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
-		{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(usernameKey(u.Username), u.UUID, u.TTL),
-			ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
+		st.takeClaim(emailKey(u.Email), u.UUID, u.TTL, now),
+		st.takeClaim(usernameKey(u.Username), u.UUID, u.TTL, now),
 	}
 	// An account created active is listed at once (list.go); sign-up's is not.
 	items = append(items, st.countItems(nil, u)...)
@@ -326,22 +322,12 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 	active := *u
 	active.Status, active.IsActive = StatusEnabled, true
 	upd, cond, counts, _ := s.st.listingWrite(u, &active, upd, expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)))
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	item, err := s.st.userUpdate(u.UUID, upd, cond)
 	if err != nil {
-		return nil, httpapi.Internal(err)
+		return nil, err
 	}
-	claimUpd := aws.String("REMOVE #ttl")
-	claimCond := aws.String("#user = :u")
-	claimNames := map[string]string{"#ttl": "ttl", "#user": "user"}
-	claimVals := map[string]types.AttributeValue{":u": str(u.UUID)}
 	_, err = s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
-		{Update: &types.Update{TableName: aws.String(s.st.table), Key: userKey(u.UUID),
-			UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}},
-		{Update: &types.Update{TableName: aws.String(s.st.table), Key: emailKey(u.Email),
-			UpdateExpression: claimUpd, ConditionExpression: claimCond, ExpressionAttributeNames: claimNames, ExpressionAttributeValues: claimVals}},
-		{Update: &types.Update{TableName: aws.String(s.st.table), Key: usernameKey(u.Username),
-			UpdateExpression: claimUpd, ConditionExpression: claimCond, ExpressionAttributeNames: claimNames, ExpressionAttributeValues: claimVals}},
+		item, s.st.keepClaim(emailKey(u.Email), u.UUID), s.st.keepClaim(usernameKey(u.Username), u.UUID),
 	}, counts...)})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {

@@ -189,6 +189,41 @@ func (st *store) update(ctx context.Context, id string, upd expression.UpdateBui
 	return &u, nil
 }
 
+// userUpdate is the transaction item that applies upd to the user's item
+// under cond.
+func (st *store) userUpdate(id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (types.TransactWriteItem, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return types.TransactWriteItem{}, httpapi.Internal(err)
+	}
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}, nil
+}
+
+// takeClaim is the transaction item that claims k for user (see claimFree).
+func (st *store) takeClaim(k map[string]types.AttributeValue, user string, ttl int64, now time.Time) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(k, user, ttl),
+		ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": n(now.Unix())}}}
+}
+
+// releaseClaim is the transaction item that deletes user's claim k; a claim
+// already swept by TTL is no failure, one held by someone else is.
+func (st *store) releaseClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
+	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: k,
+		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #user = :u"),
+		ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+}
+
+// keepClaim is the transaction item that makes user's claim k permanent
+// (its account was activated).
+func (st *store) keepClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: k,
+		UpdateExpression: aws.String("REMOVE #ttl"), ConditionExpression: aws.String("#user = :u"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl", "#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+}
+
 // exists is the condition that the user's item is there.
 func exists() expression.ConditionBuilder { return expression.AttributeExists(expression.Name("pk")) }
 
