@@ -198,7 +198,7 @@ func (st *stack) specs(list *listSetup) []opSpec {
 				return st.codes(ctx, accounts, "Activate", func(a *account) string { return a.email }, func(a *account, c string) { a.code = c })
 			},
 			req: func(a *account) request {
-				return request{method: "POST", path: "/api/auth/activate", body: map[string]any{"code": a.code}, want: 200}
+				return request{method: "POST", path: "/api/auth/activate", body: map[string]any{"code": a.code, "password": a.password}, want: 200}
 			}},
 		{name: "login (issues a token)", route: "POST /api/auth/login", function: "LoginFunction", hashes: 1,
 			req: func(a *account) request {
@@ -482,7 +482,7 @@ func (st *stack) seed(ctx context.Context, n int) error {
 				org, job := fmt.Sprintf("Org-%02d", i%20), fmt.Sprintf("Job %d", i%7)
 				pw := testenv.DefaultPassword
 				in := users.ProfileInput{Username: &username, Email: &email, Password: &pw, FirstName: &first, LastName: &last, Organization: &org, JobTitle: &job}
-				if _, err := st.env.API.Users.AdminCreate(ctx, in, st.server.URL); err != nil {
+				if _, err := st.env.API.Users.AdminCreate(ctx, in); err != nil {
 					errs <- fmt.Errorf("seeding user %d: %w", i, err)
 					return
 				}

@@ -112,6 +112,9 @@ func run(log *slog.Logger) error {
 		"AWS_REGION":        "us-east-1",
 		"DYNAMODB_ENDPOINT": dynamoEndpoint,
 		"SES_ENDPOINT":      sesEndpoint,
+		// Links in mail and the user's url point here, whatever Host a
+		// request carries.
+		"PUBLIC_URL": "http://127.0.0.1:" + strconv.Itoa(apiPort),
 	}
 	cfg, err := config.Load(func(k string) string {
 		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" {

@@ -50,24 +50,9 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 	}
 }
 
-// baseURL is the API's public base URL: PUBLIC_URL, or the request's host.
-func (a *API) baseURL(r *httpapi.Request) string {
-	if pu := a.Users.Config().PublicURL; pu != "" {
-		return pu
-	}
-	scheme := r.Header("x-forwarded-proto")
-	if scheme == "" {
-		scheme = "https"
-	}
-	host := r.Event.RequestContext.DomainName
-	if host == "" {
-		host = r.Header("host")
-	}
-	if st := r.Event.RequestContext.Stage; st != "" && st != "$default" {
-		host += "/" + st
-	}
-	return scheme + "://" + host
-}
+// baseURL is the service's public base URL (users.Service.PublicURL): a
+// request's Host or X-Forwarded-* headers never reach a link or a url.
+func (a *API) baseURL(ctx context.Context) string { return a.Users.PublicURL(ctx) }
 
 // authenticate resolves the caller from the Authorization header.
 func (a *API) authenticate(ctx context.Context, r *httpapi.Request) (*users.Principal, error) {
@@ -75,8 +60,8 @@ func (a *API) authenticate(ctx context.Context, r *httpapi.Request) (*users.Prin
 }
 
 // userResponse answers with a user object, its ETag, and field selection.
-func (a *API) userResponse(r *httpapi.Request, status int, u *users.User, token string) (*httpapi.Response, error) {
-	v := a.Users.View(u, a.baseURL(r))
+func (a *API) userResponse(ctx context.Context, r *httpapi.Request, status int, u *users.User, token string) (*httpapi.Response, error) {
+	v := a.Users.View(u, a.baseURL(ctx))
 	v.Token = token
 	body, err := selectFields(v, r.Query()["field"])
 	if err != nil {

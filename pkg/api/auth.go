@@ -17,7 +17,6 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
 			return nil, err
 		}
-		base := a.baseURL(r)
 		var u *users.User
 		var err error
 		if r.Header("authorization") != "" {
@@ -28,9 +27,9 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 			if !p.User.IsStaff {
 				return nil, httpapi.Forbidden("Only staff can create accounts for others.")
 			}
-			u, err = a.Users.AdminCreate(ctx, in, base)
+			u, err = a.Users.AdminCreate(ctx, in)
 		} else {
-			u, err = a.Users.Register(ctx, in, base, r.SourceIP())
+			u, err = a.Users.Register(ctx, in, r.SourceIP())
 		}
 		if err != nil {
 			return nil, err
@@ -41,7 +40,7 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 				"email": u.Email, "name": u.FirstName, "surname": u.LastName, "phone": u.PhoneNumber,
 			}), nil
 		}
-		return a.userResponse(r, http.StatusCreated, u, "")
+		return a.userResponse(ctx, r, http.StatusCreated, u, "")
 	})
 }
 
@@ -54,21 +53,32 @@ type codeInput struct {
 	Code string `json:"code"`
 }
 
-// Activate serves POST /api/auth/activate and GET /api/auth/activate?code=.
+type activateInput struct {
+	Code     string `json:"code"`
+	Password string `json:"password"`
+}
+
+// Activate serves POST /api/auth/activate (code and the password chosen at
+// sign-up). GET /api/auth/activate?code= (where an old mail's link lands,
+// and what a mail scanner prefetches) changes nothing: it says what to POST.
 func (a *API) Activate() httpapi.LambdaHandler {
 	return httpapi.Wrap("Activate", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		var in codeInput
 		if r.Method() == http.MethodGet {
-			in.Code = r.Query().Get("code")
-		} else if err := r.DecodeJSON(&in, nil); err != nil {
+			return httpapi.JSON(http.StatusOK, map[string]string{
+				"detail": "To activate the account, POST the code and the password chosen at sign-up to this address.",
+				"method": http.MethodPost, "fields": "code, password",
+			}), nil
+		}
+		var in activateInput
+		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		u, err := a.Users.Activate(ctx, in.Code)
+		u, err := a.Users.Activate(ctx, in.Code, in.Password)
 		if err != nil {
 			return nil, err
 		}
 		httpapi.SetUser(ctx, u.UUID)
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
 
@@ -89,7 +99,7 @@ func (a *API) ResendActivation() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		if err := a.Users.ResendActivation(ctx, in.Email, a.baseURL(r), r.SourceIP()); err != nil {
+		if err := a.Users.ResendActivation(ctx, in.Email, r.SourceIP()); err != nil {
 			return nil, err
 		}
 		return accepted("If that address has an account waiting for activation, a new activation email is on its way."), nil
@@ -139,7 +149,7 @@ func (a *API) Login() httpapi.LambdaHandler {
 		return httpapi.JSON(http.StatusOK, map[string]any{
 			"token":      res.Token,
 			"expires_at": users.TimeFormat(res.Expires),
-			"user":       a.Users.View(res.User, a.baseURL(r)),
+			"user":       a.Users.View(res.User, a.baseURL(ctx)),
 		}), nil
 	})
 }
@@ -165,7 +175,7 @@ func (a *API) Me() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
+		return a.userResponse(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
 	})
 }
 
@@ -183,6 +193,6 @@ func (a *API) DeleteSelf() httpapi.LambdaHandler {
 		if isUbiOps(r) {
 			return httpapi.NoContent(), nil
 		}
-		return a.userResponse(r, http.StatusOK, p.User, "")
+		return a.userResponse(ctx, r, http.StatusOK, p.User, "")
 	})
 }

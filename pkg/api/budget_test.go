@@ -18,7 +18,7 @@ func TestRequestBudgets(t *testing.T) {
 	}{
 		{"sign-up", 1, func(t *testing.T) { id = env.SignUp(t, email) }},
 		{"activate", 2, func(t *testing.T) {
-			if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != 200 {
+			if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != 200 {
 				t.Fatalf("activate: %d", r.Status)
 			}
 		}},

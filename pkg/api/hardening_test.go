@@ -171,6 +171,15 @@ func TestStaffOnUnverifiedAccounts(t *testing.T) {
 			t.Errorf("claim %s of an unverified account should expire with it: %v %v", pk, out, err)
 		}
 	}
+	// The staff email change moved the credential epoch on: the code mailed
+	// to the old address is over; the new address asks for its own.
+	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != 400 {
+		t.Errorf("the old address's activation code after a staff email change: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/api/auth/activation/resend", map[string]any{"email": newEmail}); r.Status != 202 {
+		t.Fatalf("resend: %d %s", r.Status, r.Body)
+	}
+	code = env.CodeFromMail(t, newEmail, "Activate")
 	// A GET-modify-PUT echoes is_active:false: the account keeps waiting
 	// for activation, and its code still works.
 	cur := env.Do(t, "GET", "/api/users/"+id, nil, auth(staff)...).JSON()
@@ -178,7 +187,7 @@ func TestStaffOnUnverifiedAccounts(t *testing.T) {
 	if r := env.Do(t, "PUT", "/api/users/"+id, cur, auth(staff)...); r.Status != 200 || r.Str("status") != "UNVERIFIED" {
 		t.Fatalf("staff PUT echoing is_active:false: %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != 200 {
+	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != 200 {
 		t.Errorf("the activation code after a staff PUT: %d %s", r.Status, r.Body)
 	}
 	auditClaims(t)

@@ -35,7 +35,7 @@ func (a *API) ListUsers() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		base := a.baseURL(r)
+		base := a.baseURL(ctx)
 		out := make([]any, 0, len(res.Users))
 		for _, u := range res.Users {
 			v, err := selectFields(a.Users.View(u, base), fields)

@@ -42,6 +42,6 @@ func (a *API) PullRemoteUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }

@@ -74,7 +74,7 @@ func TestCodesSingleUseUnderConcurrency(t *testing.T) {
 		code := env.CodeFromMail(t, email, "Activate")
 		var ok, refused atomic.Int32
 		together(2, func(int) {
-			r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code})
+			r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword})
 			switch {
 			case r.Status == http.StatusOK:
 				ok.Add(1)
@@ -119,7 +119,7 @@ func TestCodesSingleUseUnderConcurrency(t *testing.T) {
 
 func TestCodeAttempts(t *testing.T) {
 	activate := func(code string) *testenv.Resp {
-		return env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code})
+		return env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword})
 	}
 	t.Run("case=four wrong tries leave the code usable", func(t *testing.T) {
 		email := testenv.Email("tries4")
@@ -202,13 +202,13 @@ func TestCodeExpiry(t *testing.T) {
 		code := env.CodeFromMail(t, email, "Activate")
 		func() {
 			defer shiftClock(t, users.ActivationTTL+time.Minute)()
-			refusedCode(t, env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}))
+			refusedCode(t, env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}))
 		}()
 		if s := statusOf(t, id); s != users.StatusUnverified {
 			t.Fatalf("status %s", s)
 		}
 		defer shiftClock(t, users.ActivationTTL-time.Minute)()
-		if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != http.StatusOK {
+		if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != http.StatusOK {
 			t.Fatalf("a minute before expiry: %d %s", r.Status, r.Body)
 		}
 	})

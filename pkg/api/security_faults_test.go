@@ -131,7 +131,7 @@ func TestFaultSESDownAtSignUp(t *testing.T) {
 		t.Fatalf("resend: %d %s", r.Status, r.Body)
 	}
 	code := env.CodeFromMail(t, email, "Activate")
-	if r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != http.StatusOK || r.Str("uuid") != id {
+	if r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != http.StatusOK || r.Str("uuid") != id {
 		t.Fatalf("activate with the resent code: %d %s", r.Status, r.Body)
 	}
 	fe.Login(t, email, testenv.DefaultPassword)
@@ -278,7 +278,7 @@ func TestFaultDynamoDBUnavailable(t *testing.T) {
 			code := env.CodeFromMail(t, email, "Activate")
 			t.Run("case=activation is a 503 and does not spend the code", func(t *testing.T) {
 				fdb.set(fault, true)
-				r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code})
+				r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword})
 				fdb.set("", false)
 				unavailable(t, fe, r, fault)
 				id := mustParseCode(t, code).User
@@ -287,7 +287,7 @@ func TestFaultDynamoDBUnavailable(t *testing.T) {
 				if attr(item, "status") != users.StatusUnverified || c == nil || attr(c.Value, "attempts") != "0" {
 					t.Fatalf("after the failed activation: status %s, code %v", attr(item, "status"), item["code_activation"])
 				}
-				if r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code}); r.Status != http.StatusOK {
+				if r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != http.StatusOK {
 					t.Fatalf("the same code once the fault is lifted: %d %s", r.Status, r.Body)
 				}
 			})

@@ -80,7 +80,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	item(id)
 	code := env.CodeFromMail(t, email, "Activate")
 	keep(code)
-	expect(do("activate", "*", "GET", "/api/auth/activate?code="+code, nil), http.StatusOK)
+	expect(do("activate", "*", "POST", "/api/auth/activate", map[string]any{"code": code, "password": password}), http.StatusOK)
 
 	wrong := "lantern-Quartz-5522"
 	keep(wrong)
@@ -125,6 +125,11 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	keep(next)
 	expect(do("change password", id, "POST", "/api/users/"+id+"/change_password", map[string]any{"current_password": password, "new_password": next}, "Authorization", "Token "+token), http.StatusOK)
 	item(id)
+	// The change ended the token (a new credential epoch): log in again.
+	r = do("login after the change", id, "POST", "/api/auth/login", map[string]any{"login": newEmail, "password": next})
+	expect(r, http.StatusOK)
+	token = r.Str("token")
+	keep(token)
 	expect(do("logout", id, "POST", "/api/auth/logout", nil, "Authorization", "Token "+token), http.StatusNoContent)
 
 	logs := env.Logs.String()

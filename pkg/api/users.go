@@ -62,7 +62,7 @@ func (a *API) GetUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, t, "")
+		return a.userResponse(ctx, r, http.StatusOK, t, "")
 	})
 }
 
@@ -81,7 +81,7 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
 
@@ -140,11 +140,11 @@ func (a *API) ChangeEmail() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		u, err := a.Users.ChangeEmail(ctx, t, in.Email, a.baseURL(r))
+		u, err := a.Users.ChangeEmail(ctx, t, in.Email, r.SourceIP())
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
 
@@ -159,7 +159,7 @@ func (a *API) CancelChangeEmail() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
 
@@ -178,7 +178,7 @@ func (a *API) ConfirmEmail() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(r, http.StatusOK, u, "")
+		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
 
@@ -212,7 +212,7 @@ func (a *API) PasswordReset() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		if err := a.Users.PasswordReset(ctx, in.Email, a.baseURL(r), r.SourceIP()); err != nil {
+		if err := a.Users.PasswordReset(ctx, in.Email, r.SourceIP()); err != nil {
 			return nil, err
 		}
 		return accepted("If that address has an account, a password reset email is on its way."), nil

@@ -253,11 +253,13 @@ func TestEmailChange(t *testing.T) {
 	if r.Status != 200 || r.Str("email") != newEmail || r.JSON()["requested_email"] != nil {
 		t.Fatalf("confirm: %d %s", r.Status, r.Body)
 	}
+	// The confirmed change moved the credential epoch on: the token is over.
+	if r := env.Do(t, "GET", "/api/users/me", nil, auth(u)...); r.Status != 401 {
+		t.Errorf("the token after the email change: %d", r.Status)
+	}
+	u.Token = env.Login(t, newEmail, u.Password)
 	if r := env.Do(t, "POST", "/api/users/confirm_email", map[string]any{"code": code}, auth(u)...); r.Status != 400 {
 		t.Errorf("code reused: %d", r.Status)
-	}
-	if tok := env.Login(t, newEmail, u.Password); tok == "" {
-		t.Error("no login with the new email")
 	}
 	if r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password}); r.Status != 401 {
 		t.Errorf("old email still logs in: %d", r.Status)
@@ -305,9 +307,11 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("self change: %d %s", r.Status, r.Body)
 	}
-	if r := env.Do(t, "GET", "/api/users/me", nil, auth(u)...); r.Status != 200 {
-		t.Errorf("a self change should keep the token: %d", r.Status)
+	// Every password change moves the credential epoch on: the token is over.
+	if r := env.Do(t, "GET", "/api/users/me", nil, auth(u)...); r.Status != 401 {
+		t.Errorf("a self change must end the token: %d", r.Status)
 	}
+	u.Token = env.Login(t, u.Email, "another-Secret-4321")
 	if r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password}); r.Status != 401 {
 		t.Errorf("old password still works: %d", r.Status)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -15,9 +16,15 @@ import (
 type Config struct {
 	TableName string // TABLE_NAME
 	MailFrom  string // MAIL_FROM: the SES sender
-	// PublicURL is the API's public base URL (PUBLIC_URL); empty means
-	// derived from each request's host.
+	// PublicURL is the service's public base URL (PUBLIC_URL): the base of
+	// every mailed link and of the user's url. It comes only from
+	// configuration (the template's PublicUrl; the local stack its own
+	// address); when empty on AWS, the API's own execute-api URL, built from
+	// the id API Gateway puts in the event. Never from request headers.
 	PublicURL string
+	// SupportEmail is where mails tell people to write (SUPPORT_EMAIL);
+	// empty means a reply to the mail.
+	SupportEmail string
 	// Link bases that emailed codes are appended to as ?code=; empty means
 	// the API's own route.
 	ActivationLinkBase  string // ACTIVATION_LINK_BASE
@@ -52,6 +59,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TableName:           strings.TrimSpace(getenv("TABLE_NAME")),
 		MailFrom:            strings.TrimSpace(getenv("MAIL_FROM")),
 		PublicURL:           strings.TrimRight(strings.TrimSpace(getenv("PUBLIC_URL")), "/"),
+		SupportEmail:        strings.TrimSpace(getenv("SUPPORT_EMAIL")),
 		ActivationLinkBase:  strings.TrimSpace(getenv("ACTIVATION_LINK_BASE")),
 		ResetLinkBase:       strings.TrimSpace(getenv("RESET_LINK_BASE")),
 		EmailChangeLinkBase: strings.TrimSpace(getenv("EMAIL_CHANGE_LINK_BASE")),
@@ -74,6 +82,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("config: missing required environment variable(s): %s", strings.Join(missing, ", "))
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "") {
+		return c, fmt.Errorf("config: PUBLIC_URL %q must be an absolute http(s) URL without query or fragment", c.PublicURL)
 	}
 	if c.TokenKey != "" && len(c.TokenKey) < 16 {
 		return c, errors.New("config: TOKEN_KEY must be at least 16 characters")

@@ -22,6 +22,13 @@ type RateLimits struct {
 	Login   RateLimit // RATE_LIMIT_LOGIN, default 60/5m
 	Resend  RateLimit // RATE_LIMIT_RESEND, default 10/1h
 	Reset   RateLimit // RATE_LIMIT_RESET, default 10/1h
+	// ChangeEmail bounds change_email per client IP and ChangeEmailUser per
+	// user: each request mails the new address and the old one.
+	ChangeEmail     RateLimit // RATE_LIMIT_CHANGE_EMAIL, default 20/1h
+	ChangeEmailUser RateLimit // RATE_LIMIT_CHANGE_EMAIL_USER, default 5/1h
+	// MailAddress bounds the mails that sign-up, resend and reset send to
+	// one address, whoever asks: no one can flood a mailbox from many IPs.
+	MailAddress RateLimit // RATE_LIMIT_MAIL_ADDRESS, default 5/1h
 }
 
 // DefaultRateLimits are the limits when nothing is set.
@@ -31,6 +38,10 @@ var DefaultRateLimits = RateLimits{
 	Login:   RateLimit{60, 5 * time.Minute},
 	Resend:  RateLimit{10, time.Hour},
 	Reset:   RateLimit{10, time.Hour},
+
+	ChangeEmail:     RateLimit{20, time.Hour},
+	ChangeEmailUser: RateLimit{5, time.Hour},
+	MailAddress:     RateLimit{5, time.Hour},
 }
 
 // ParseRateLimit reads "<count>/<window>".
@@ -62,6 +73,8 @@ func loadRateLimits(getenv func(string) string) (RateLimits, error) {
 	}{
 		{"RATE_LIMIT_SIGNUP", &r.SignUp}, {"RATE_LIMIT_LOGIN", &r.Login},
 		{"RATE_LIMIT_RESEND", &r.Resend}, {"RATE_LIMIT_RESET", &r.Reset},
+		{"RATE_LIMIT_CHANGE_EMAIL", &r.ChangeEmail}, {"RATE_LIMIT_CHANGE_EMAIL_USER", &r.ChangeEmailUser},
+		{"RATE_LIMIT_MAIL_ADDRESS", &r.MailAddress},
 	} {
 		if v := getenv(f.env); v != "" {
 			l, err := ParseRateLimit(v)

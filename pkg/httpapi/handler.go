@@ -63,6 +63,31 @@ func SetUser(ctx context.Context, uuid string) {
 
 type ridKey struct{}
 
+type ipKey struct{}
+
+// ClientIP returns the source IP of ctx's request ("" outside one), for the
+// per-IP limits that apply below the handler (HTTP Basic logins).
+func ClientIP(ctx context.Context) string {
+	s, _ := ctx.Value(ipKey{}).(string)
+	return s
+}
+
+type apiKey struct{}
+
+// APIStage returns the id and stage of the API Gateway API that received
+// ctx's request, as API Gateway set them in the event: the service's own
+// execute-api URL is built from them where no public URL is configured.
+// Unlike the Host and X-Forwarded-* headers, no client can choose them.
+func APIStage(ctx context.Context) (id, stage string) {
+	v, _ := ctx.Value(apiKey{}).([2]string)
+	return v[0], v[1]
+}
+
+// WithClientIP returns ctx carrying ip as the request's source IP.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, ipKey{}, ip)
+}
+
 type routeKey struct{}
 
 // Route returns the name of the endpoint serving ctx's request ("" outside
@@ -93,6 +118,8 @@ func Wrap(route string, log *slog.Logger, fn Func) LambdaHandler {
 		ctx = context.WithValue(ctx, logKey{}, li)
 		ctx = context.WithValue(ctx, ridKey{}, id)
 		ctx = context.WithValue(ctx, routeKey{}, route)
+		ctx = WithClientIP(ctx, ev.RequestContext.HTTP.SourceIP)
+		ctx = context.WithValue(ctx, apiKey{}, [2]string{ev.RequestContext.APIID, ev.RequestContext.Stage})
 		req := newRequest(ev, id)
 
 		var resp *Response

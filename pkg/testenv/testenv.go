@@ -95,7 +95,11 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.Inbox = localstack.Inbox{Endpoint: e.SES.Endpoint()}
+	// The server's address is known before the service is built, so that
+	// its links come from configuration as on AWS.
+	e.server = httptest.NewUnstartedServer(nil)
 	vars := map[string]string{
+		"PUBLIC_URL":        "http://" + e.server.Listener.Addr().String(),
 		"TABLE_NAME":        "users-test",
 		"MAIL_FROM":         "no-reply@example.com",
 		"TOKEN_KEY":         "test-token-key-0123456789abcdef",
@@ -138,7 +142,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	e.server = httptest.NewServer(h)
+	e.server.Config.Handler = h
+	e.server.Start()
 	e.URL = e.server.URL
 	return e, nil
 }
@@ -276,11 +281,19 @@ func (e *Env) SignUp(t testing.TB, email string) string {
 	return r.Str("uuid")
 }
 
-// Activate reads the activation code from the inbox and activates.
+// Activate reads the activation code from the inbox and activates with
+// DefaultPassword.
 func (e *Env) Activate(t testing.TB, email string) {
 	t.Helper()
+	e.ActivateWith(t, email, DefaultPassword)
+}
+
+// ActivateWith reads the activation code from the inbox and activates
+// with the password chosen at sign-up.
+func (e *Env) ActivateWith(t testing.TB, email, password string) {
+	t.Helper()
 	code := e.CodeFromMail(t, email, "Activate")
-	r := e.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code})
+	r := e.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": password})
 	if r.Status != http.StatusOK {
 		t.Fatalf("activate %s: %d %s", email, r.Status, r.Body)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/secret"
 )
 
@@ -32,26 +34,31 @@ func (s *Service) tokenInfo(u *User, tok string) TokenInfo {
 		UserTokenLifetime: int(u.Lifetime(s.cfg.TokenLifetime).Seconds()), Token: tok}
 }
 
-// Token returns u's current token, issuing one when none is valid.
+// Token returns u's current token. It issues none: no GET changes
+// anything; POST refresh_token issues one.
 func (s *Service) Token(ctx context.Context, u *User) (TokenInfo, error) {
 	if u.HasValidToken(s.now()) {
-		tok, err := s.openToken(ctx, u)
-		if err == nil {
+		if tok, err := s.openToken(ctx, u); err == nil {
 			return s.tokenInfo(u, tok), nil
 		}
 	}
-	return s.RefreshToken(ctx, u)
+	return TokenInfo{}, httpapi.NotFound("This user has no active token; log in, or POST refresh_token to issue one.")
 }
+
+// errCredentialsChanged answers a request whose credential (token,
+// password, epoch) changed while it ran.
+var errCredentialsChanged = httpapi.Unauthorized("The account's credentials changed; log in again.")
 
 // RefreshToken replaces u's token; the old one stops working at once. Of
 // concurrent refreshes one write wins; the others answer with the winner's
-// token, so exactly one token works afterwards.
+// token, so exactly one token works afterwards. A refresh never issues past
+// a credential change: the write is conditional on the epoch read.
 func (s *Service) RefreshToken(ctx context.Context, u *User) (TokenInfo, error) {
-	tok, nu, err := s.issueToken(ctx, u, nil, nil)
+	tok, nu, err := s.issueToken(ctx, u, nil)
 	if err == nil {
 		return s.tokenInfo(nu, tok), nil
 	}
-	if e, ok := httpapi.AsError(err); !ok || !errors.Is(e.Cause, errConditionFailed) {
+	if !errors.Is(errCause(err), errConditionFailed) {
 		return TokenInfo{}, err
 	}
 	cur, err := s.st.get(ctx, u.UUID)
@@ -61,8 +68,8 @@ func (s *Service) RefreshToken(ctx context.Context, u *User) (TokenInfo, error) 
 	if err != nil {
 		return TokenInfo{}, err
 	}
-	if !cur.HasValidToken(s.now()) {
-		return TokenInfo{}, httpapi.Unavailable(errors.New("token revoked during refresh"))
+	if cur.CredEpoch != u.CredEpoch || cur.PasswordHash != u.PasswordHash || !cur.HasValidToken(s.now()) {
+		return TokenInfo{}, errCredentialsChanged
 	}
 	tok, err = s.openToken(ctx, cur)
 	if err != nil {
@@ -71,9 +78,29 @@ func (s *Service) RefreshToken(ctx context.Context, u *User) (TokenInfo, error) 
 	return s.tokenInfo(cur, tok), nil
 }
 
+// writeFailed maps a guarded write's failed condition: the user is gone
+// (404), or what the request read has changed (a credential change: 401;
+// otherwise a conflict to retry).
+func (s *Service) writeFailed(ctx context.Context, u *User, err error) error {
+	if !errors.Is(err, errConditionFailed) {
+		return err
+	}
+	cur, gerr := s.st.get(ctx, u.UUID)
+	switch {
+	case errors.Is(gerr, ErrNotFound):
+		return httpapi.NotFound("")
+	case gerr != nil:
+		return gerr
+	case cur.CredEpoch != u.CredEpoch:
+		return errCredentialsChanged
+	}
+	return errListingRace()
+}
+
 // ChangeEmail starts an email change: requested_email is set, a code goes
-// to the new address and a notice to the old one.
-func (s *Service) ChangeEmail(ctx context.Context, u *User, email, base string) (*User, error) {
+// to the new address and a notice to the old one. It is limited per client
+// IP and per user, since each request mails two addresses.
+func (s *Service) ChangeEmail(ctx context.Context, u *User, email, ip string) (*User, error) {
 	e, msg := ValidEmail(email)
 	if msg != "" {
 		return nil, httpapi.Invalid(map[string][]string{"email": {msg}})
@@ -81,22 +108,22 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, base string) 
 	if NormalizeEmail(e) == NormalizeEmail(u.Email) {
 		return nil, httpapi.Invalid(map[string][]string{"email": {"This is already the account's email."}})
 	}
+	if err := s.hitAll(ctx, s.rateFor(actionChangeEmailUser, u.UUID), s.rateFor(ActionChangeEmail, ip)); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	code, err := secret.NewCode(u.UUID)
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
-	c := Code{Hash: secret.Hash(code.Value), Expires: now.Add(EmailChangeTTL), Email: e}
+	c := Code{Hash: secret.Hash(code.Value), Expires: now.Add(EmailChangeTTL), Email: e, Epoch: u.CredEpoch}
 	upd := bump(expression.Set(expression.Name("requested_email"), expression.Value(e)).
 		Set(expression.Name("code_email_change"), expression.Value(c)), now)
-	nu, err := s.st.update(ctx, u.UUID, upd, exists())
-	if errors.Is(err, errConditionFailed) {
-		return nil, httpapi.NotFound("")
-	}
+	nu, err := s.st.update(ctx, u, upd, expression.ConditionBuilder{})
 	if err != nil {
-		return nil, err
+		return nil, s.writeFailed(ctx, u, err)
 	}
-	s.send(ctx, u.UUID, emailChangeMail(e, s.link(base, s.cfg.EmailChangeLinkBase, "/api/users/confirm_email", code.Value)))
+	s.send(ctx, u.UUID, emailChangeMail(e, s.link(ctx, s.cfg.EmailChangeLinkBase, "/api/users/confirm_email", code.Value)))
 	s.send(ctx, u.UUID, emailChangeNotice(u.Email, e))
 	return nu, nil
 }
@@ -104,17 +131,19 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, base string) 
 // CancelChangeEmail drops a pending email change; its code stops working.
 func (s *Service) CancelChangeEmail(ctx context.Context, u *User) (*User, error) {
 	upd := bump(expression.Remove(expression.Name("requested_email")).Remove(expression.Name("code_email_change")), s.now())
-	nu, err := s.st.update(ctx, u.UUID, upd, exists())
-	if errors.Is(err, errConditionFailed) {
-		return nil, httpapi.NotFound("")
+	nu, err := s.st.update(ctx, u, upd, expression.ConditionBuilder{})
+	if err != nil {
+		return nil, s.writeFailed(ctx, u, err)
 	}
-	return nu, err
+	return nu, nil
 }
 
 // ConfirmEmail completes an email change for caller, the user the code was
 // sent for: in one transaction the code is consumed, the old address's claim
 // released and the new one taken, failing cleanly if someone took the
-// address meanwhile.
+// address meanwhile. The credential epoch moves on, so reset and
+// activation codes mailed to the old address (and the token) stop working,
+// and the old address is told.
 func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (*User, error) {
 	code = strings.TrimSpace(code)
 	if code == "" {
@@ -129,8 +158,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	if err != nil {
 		return nil, err
 	}
-	upd := bump(expression.Set(expression.Name("email"), expression.Value(c.Email)).
-		Remove(expression.Name("requested_email")).Remove(expression.Name("code_email_change")), now)
+	upd := newEpoch(bump(expression.Set(expression.Name("email"), expression.Value(c.Email)), now))
 	// The claims move from the email and username read: they must still be
 	// the user's (a staff change may have moved them meanwhile).
 	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash)).
@@ -147,19 +175,27 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	}
 	// A new username moves the user's count bucket (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
-	nu, err := s.st.transactUpdate(ctx, caller.UUID, upd, cond, append(claims, counts...))
+	nu, err := s.st.transactUpdate(ctx, caller, upd, cond, append(claims, counts...))
 	if errors.Is(err, errConditionFailed) {
 		return nil, codeError()
 	}
-	return nu, err
+	if err != nil {
+		return nil, err
+	}
+	s.send(ctx, caller.UUID, emailChangedNotice(caller.Email, c.Email, now, s.cfg.SupportEmail))
+	return nu, nil
 }
 
 // ChangePassword sets a new password. A user changing their own gives the
-// current one; staff changing another's do not, and that revokes the
-// user's token.
+// current one; staff changing another's do not. Either way the credential
+// epoch moves on: every token and code issued before stops working. The
+// write is conditional on the epoch read (and, for a self change, on the
+// password verified), so a change in flight cannot overwrite a password
+// that staff or a reset set after it authenticated.
 func (s *Service) ChangePassword(ctx context.Context, actor, target *User, current, next string) error {
 	self := actor.UUID == target.UUID
 	p := problems{}
+	cond := expression.ConditionBuilder{}
 	if self {
 		// The current password is a password check like a login's: it
 		// counts toward the lockout, so a stolen token cannot guess it.
@@ -175,6 +211,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor, target *User, curre
 			}
 			p.add("current_password", "The current password is wrong.")
 		}
+		cond = verified(target)
 	}
 	if next == "" {
 		p.add("new_password", "This field is required.")
@@ -184,63 +221,44 @@ func (s *Service) ChangePassword(ctx context.Context, actor, target *User, curre
 	if len(p) > 0 {
 		return httpapi.Invalid(p)
 	}
-	return s.setPassword(ctx, target, next, !self, expression.AttributeExists(expression.Name("pk")))
+	if err := s.setPassword(ctx, target, next, cond); err != nil {
+		return s.writeFailed(ctx, target, err)
+	}
+	return nil
 }
 
-// setPassword stores a new hash under cond, ending reset codes and the
-// lockout; revoke also ends the token.
-func (s *Service) setPassword(ctx context.Context, u *User, password string, revoke bool, cond expression.ConditionBuilder) error {
+// setPassword stores a new hash under cond (and asRead(u)), moving the
+// credential epoch on (which ends the token, every code and a pending email
+// change) and ending the lockout.
+func (s *Service) setPassword(ctx context.Context, u *User, password string, cond expression.ConditionBuilder) error {
 	hash, err := secret.HashPassword(password)
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	upd := clearFailures(bump(expression.Set(expression.Name("password_hash"), expression.Value(hash)).
-		Remove(expression.Name("code_reset")), s.now()))
-	if revoke {
-		upd = revokeToken(upd)
-	}
-	_, err = s.st.update(ctx, u.UUID, upd, cond)
-	if errors.Is(err, errConditionFailed) {
-		return codeError()
-	}
+	upd := newEpoch(clearFailures(bump(expression.Set(expression.Name("password_hash"), expression.Value(hash)), s.now())))
+	_, err = s.st.update(ctx, u, upd, cond)
 	return err
 }
 
-// PasswordReset mails a reset code when email has an account; it answers
-// the same either way.
-func (s *Service) PasswordReset(ctx context.Context, email, base, ip string) error {
-	e, msg := ValidEmail(email)
-	if msg != "" {
-		return httpapi.Invalid(map[string][]string{"email": {msg}})
-	}
-	if err := s.hit(ctx, s.rateFor(ActionReset, ip)); err != nil {
-		return err
-	}
-	u, err := s.userByEmail(ctx, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	code, err := secret.NewCode(u.UUID)
-	if err != nil {
-		return httpapi.Internal(err)
-	}
-	c := Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL)}
-	if _, err := s.st.update(ctx, u.UUID, expression.Set(expression.Name("code_reset"), expression.Value(c)), exists()); err != nil {
-		if errors.Is(err, errConditionFailed) {
-			return nil
+// PasswordReset mails a reset code when email has an active (or staff
+// disabled) account; it answers the same, and does the same work, either
+// way (mailOnRequest). An unactivated account has no password to reset:
+// its owner signs up again (which replaces it) or asks for the activation
+// mail.
+func (s *Service) PasswordReset(ctx context.Context, email, ip string) error {
+	return s.mailOnRequest(ctx, email, s.rateFor(ActionReset, ip), func(u *User, now time.Time) (*Code, string, func(string) mail.Message) {
+		if u.Status == StatusUnverified {
+			return nil, "", nil
 		}
-		return err
-	}
-	s.send(ctx, u.UUID, resetMail(u.Email, s.link(base, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code.Value)))
-	return nil
+		return &Code{Expires: now.Add(ResetTTL), Epoch: u.CredEpoch}, "code_reset", func(code string) mail.Message {
+			return resetMail(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code))
+		}
+	})
 }
 
-// PasswordResetConfirm sets a new password with a reset code and revokes
-// the user's token. The code is consumed by the same conditional write.
+// PasswordResetConfirm sets a new password with a reset code. The code is
+// consumed by the same conditional write, which moves the credential epoch
+// on: the token, a pending email change and its code all end.
 func (s *Service) PasswordResetConfirm(ctx context.Context, code, password string) error {
 	p := problems{}
 	if strings.TrimSpace(code) == "" {
@@ -263,5 +281,9 @@ func (s *Service) PasswordResetConfirm(ctx context.Context, code, password strin
 	if msgs := ValidPassword(password, u.Email, u.Username); len(msgs) > 0 {
 		return httpapi.Invalid(map[string][]string{"new_password": msgs})
 	}
-	return s.setPassword(ctx, u, password, true, expression.Name("code_reset.hash").Equal(expression.Value(c.Hash)))
+	err = s.setPassword(ctx, u, password, expression.Name("code_reset.hash").Equal(expression.Value(c.Hash)))
+	if errors.Is(err, errConditionFailed) {
+		return codeError()
+	}
+	return err
 }

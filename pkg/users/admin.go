@@ -16,7 +16,7 @@ import (
 // AdminCreate is staff creating an account: username and email required,
 // password optional, is_staff/is_support/is_active allowed; the account is
 // ENABLED at once. Without a password the person is mailed a code to set one.
-func (s *Service) AdminCreate(ctx context.Context, in ProfileInput, base string) (*User, error) {
+func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, error) {
 	now := s.now()
 	p := problems{}
 	email := ""
@@ -44,7 +44,7 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput, base string)
 	u := &User{
 		UUID: uuid.NewString(), Username: username, Email: email,
 		Status: StatusEnabled, IsActive: true, RegistrationMethod: "admin",
-		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1,
+		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1, CredEpoch: 1,
 	}
 	if in.IsStaff != nil {
 		u.IsStaff = *in.IsStaff
@@ -71,13 +71,15 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput, base string)
 		if code, err = secret.NewCode(u.UUID); err != nil {
 			return nil, httpapi.Internal(err)
 		}
-		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL)}
+		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL), Epoch: u.CredEpoch}
 	}
-	if err := s.st.create(ctx, u, now, nil); err != nil {
+	// An unverified account holding the address or username is replaced,
+	// as a sign-up would (st.create).
+	if err := s.st.create(ctx, u, now); err != nil {
 		return nil, err
 	}
 	if code.Value != "" {
-		s.send(ctx, u.UUID, setPasswordMail(u.Email, s.link(base, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code.Value)))
+		s.send(ctx, u.UUID, setPasswordMail(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code.Value)))
 	}
 	return u, nil
 }
@@ -101,7 +103,7 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 		if !staff {
 			in.IsStaff = &f
 		}
-		return s.AdminCreate(ctx, in, "")
+		return s.AdminCreate(ctx, in)
 	}
 	if err != nil {
 		return nil, err
@@ -113,12 +115,13 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
-	upd := bump(expression.Set(expression.Name("is_staff"), expression.Value(staff)).
+	// A new password moves the credential epoch on, as every password set does.
+	upd := newEpoch(bump(expression.Set(expression.Name("is_staff"), expression.Value(staff)).
 		Set(expression.Name("is_support"), expression.Value(support)).
 		Set(expression.Name("is_active"), expression.Value(true)).
 		Set(expression.Name("status"), expression.Value(StatusEnabled)).
 		Set(expression.Name("password_hash"), expression.Value(hash)).
-		Remove(expression.Name("ttl")), s.now())
+		Remove(expression.Name("ttl")), s.now()))
 	if u.Status == StatusUnverified {
 		return nil, httpapi.BadRequest("That address has an account waiting for activation; activate it first.")
 	}
@@ -126,13 +129,13 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 	after := *u
 	after.IsStaff, after.IsSupport, after.IsActive, after.Status = staff, support, true, StatusEnabled
 	if upd, cond, counts, ok := s.st.listingWrite(u, &after, upd, exists()); ok {
-		nu, err := s.st.transactUpdate(ctx, u.UUID, upd, cond, counts)
+		nu, err := s.st.transactUpdate(ctx, u, upd, cond, counts)
 		if errors.Is(err, errConditionFailed) {
 			return nil, errListingRace()
 		}
 		return nu, err
 	}
-	return s.st.update(ctx, u.UUID, upd, exists())
+	return s.st.update(ctx, u, upd, exists())
 }
 
 func ptr[T any](v T) *T { return &v }

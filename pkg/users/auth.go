@@ -87,7 +87,7 @@ func (s *Service) recordFailure(ctx context.Context, u *User, r *rate, now time.
 		if d := lockoutFor(fails); d > 0 {
 			upd = upd.Set(expression.Name("locked_until"), expression.Value(now.Add(d).UnixMilli()))
 		}
-		_, err := s.st.writeUser(ctx, u.UUID, upd, exists().And(failuresAre(u.FailedLogins)), r)
+		_, err := s.st.writeUser(ctx, u, upd, failuresAre(u.FailedLogins), r)
 		if !errors.Is(err, errConditionFailed) {
 			return err
 		}
@@ -101,7 +101,10 @@ func (s *Service) recordFailure(ctx context.Context, u *User, r *rate, now time.
 }
 
 // afterRace re-reads u after a conditional write of a successful login
-// failed: a lock set meanwhile answers 429.
+// failed. The login may go on only with what it verified: if the password
+// or the credential epoch changed meanwhile (a reset, a staff change, a
+// disable), the password it checked is no longer the account's, and it
+// answers as for wrong credentials; a lock set meanwhile answers 429.
 func (s *Service) afterRace(ctx context.Context, u *User, now time.Time) (*User, error) {
 	nu, err := s.st.get(ctx, u.UUID)
 	if errors.Is(err, ErrNotFound) {
@@ -110,18 +113,32 @@ func (s *Service) afterRace(ctx context.Context, u *User, now time.Time) (*User,
 	if err != nil {
 		return nil, err
 	}
+	if nu.CredEpoch != u.CredEpoch || nu.PasswordHash != u.PasswordHash {
+		return nil, errBadCredentials
+	}
 	if w := nu.lockWait(now); w > 0 {
 		return nil, lockedOut(w)
+	}
+	if !nu.IsActive || nu.Status != StatusEnabled {
+		return nil, httpapi.Unauthorized("This account is disabled.")
 	}
 	return nu, nil
 }
 
+// verified is the condition, on a write that a password check allowed,
+// that the password checked is still the account's.
+func verified(u *User) expression.ConditionBuilder {
+	return expression.Name("password_hash").Equal(expression.Value(u.PasswordHash))
+}
+
 // checkPassword verifies login and password, applying the lockout and,
-// when r is given, the per-IP limit (read in the same request as the
-// login's claims). It answers unknown logins and wrong passwords alike: the
+// when r is given, the per-IP limit: read in the same request as the
+// login's claims and refused before any hash, and counted on every failure
+// (HTTP Basic; a JSON login counts its attempt exactly before calling this,
+// and passes nil). It answers unknown logins and wrong passwords alike: the
 // same status and body, and the same work (a dummy hash, a read and a write
 // where the account would have them). On success the caller's own write
-// must count r and carry notLocked.
+// must carry verified and notLocked.
 func (s *Service) checkPassword(ctx context.Context, login, password string, r *rate) (*User, error) {
 	now := s.Now().UTC() // not truncated: a lockout is as long as it says
 	id, count, err := s.st.lookup(ctx, login, r)
@@ -139,11 +156,12 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	if r == nil {
+		// Nothing to count: the decoy write stands in for a failure's.
+		r = s.decoyRate()
+	}
 	if u == nil {
 		secret.CheckPassword(password, "")
-		if r == nil {
-			r = s.decoyRate()
-		}
 		if err := s.hit(ctx, r); err != nil {
 			return nil, err
 		}
@@ -156,6 +174,9 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 		return nil, lockedOut(w)
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
+		if r.decoy {
+			r = nil
+		}
 		if err := s.recordFailure(ctx, u, r, now); err != nil {
 			return nil, err
 		}
@@ -189,7 +210,7 @@ func (s *Service) decoyRate() *rate {
 	now := s.Now().UTC()
 	// Spread over 64 items so that a flood of unknown logins meets no hot key.
 	k := "RATE#decoy#" + strconv.Itoa(rand.IntN(64)) + "#" + strconv.FormatInt(now.Unix()/60, 10)
-	return &rate{key: key(k, "RATE"), limit: math.MaxInt32, end: now.Truncate(time.Minute).Add(time.Minute)}
+	return &rate{key: key(k, "RATE"), limit: math.MaxInt32, end: now.Truncate(time.Minute).Add(time.Minute), decoy: true}
 }
 
 // clearFailures is the part of a successful login's write that resets the lockout.
@@ -205,15 +226,19 @@ type LoginResult struct {
 }
 
 // Login checks credentials and returns the user's current token, issuing a
-// new one if none is valid. At most three requests: the claims (with the
-// IP's counter), the user, one write (the new token, or the login's IP and
-// reset counters, with the IP's count in the same transaction). The write is
-// conditional on the token read and on no lock set meanwhile; when it loses
-// a race the user is read again and the login answers with the winner's
-// token (or 429 if a lock won).
+// new one if none is valid. At most four requests: the IP's count (a
+// guarded write, before any hash, so the limit is exact under a burst and a
+// refused login costs no hash), the claims, the user, one write (the new
+// token, or the login's IP and reset counters). The write is conditional on
+// the password and credential epoch verified, the token read and no lock
+// set meanwhile; when it loses a race the user is read again, and the login
+// goes on only if the password it verified is still the account's (then it
+// answers with the winner's token, or 429 if a lock won).
 func (s *Service) Login(ctx context.Context, login, password, ip string) (*LoginResult, error) {
-	r := s.rateFor(ActionLogin, ip)
-	u, err := s.checkPassword(ctx, login, password, r)
+	if err := s.hit(ctx, s.rateFor(ActionLogin, ip)); err != nil {
+		return nil, err
+	}
+	u, err := s.checkPassword(ctx, login, password, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -233,26 +258,33 @@ func (s *Service) Login(ctx context.Context, login, password, ip string) (*Login
 			opened = err == nil
 		}
 		if opened {
-			cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(notLocked(now))
-			if nu, err = s.st.writeUser(ctx, u.UUID, loggedIn(expression.UpdateBuilder{}), cond, r); err == nil && nu == nil {
-				nu = u
-			}
+			cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(verified(u), notLocked(now))
+			nu, err = s.st.update(ctx, u, loggedIn(expression.UpdateBuilder{}), cond)
 		} else {
-			tok, nu, err = s.issueToken(ctx, u, r, loggedIn, notLocked(now))
+			tok, nu, err = s.issueToken(ctx, u, loggedIn, verified(u), notLocked(now))
 		}
 		if err == nil {
 			nu.IPAddress, nu.FailedLogins, nu.LockedUntil = ip, 0, 0
 			return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
 		}
-		if !errors.Is(err, errConditionFailed) {
+		if !errors.Is(err, errConditionFailed) && !errors.Is(errCause(err), errConditionFailed) {
 			return nil, err
 		}
-		// Another login, a refresh, a logout or a lock changed the user.
+		// Another login, a refresh, a logout, a lock or a credential change
+		// changed the user.
 		if u, err = s.afterRace(ctx, u, now); err != nil {
 			return nil, err
 		}
 	}
 	return nil, httpapi.Unavailable(errors.New("token kept changing during login"))
+}
+
+// errCause is the cause of a contract error, or err itself.
+func errCause(err error) error {
+	if e, ok := httpapi.AsError(err); ok && e.Cause != nil {
+		return e.Cause
+	}
+	return err
 }
 
 // openToken decrypts the stored copy of u's token.
@@ -268,9 +300,11 @@ func (s *Service) openToken(ctx context.Context, u *User) (string, error) {
 }
 
 // issueToken replaces u's token with a new one, conditional on the token
-// being the one u was read with, so that of two concurrent issues only one
-// token survives and the loser reports the race. extra adds to the write.
-func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(expression.UpdateBuilder) expression.UpdateBuilder, also ...expression.ConditionBuilder) (string, *User, error) {
+// being the one u was read with and on u's credential epoch (asRead), so
+// that of two concurrent issues only one token survives, no token is
+// issued past a credential change, and the loser reports the race. extra
+// adds to the write, also to its condition.
+func (s *Service) issueToken(ctx context.Context, u *User, extra func(expression.UpdateBuilder) expression.UpdateBuilder, also ...expression.ConditionBuilder) (string, *User, error) {
 	now := s.now()
 	tok, err := secret.NewToken(u.UUID)
 	if err != nil {
@@ -288,7 +322,8 @@ func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(e
 	upd := expression.Set(expression.Name("token_hash"), expression.Value(hash)).
 		Set(expression.Name("token_sealed"), expression.Value(sealed)).
 		Set(expression.Name("token_created"), expression.Value(now)).
-		Set(expression.Name("token_expires"), expression.Value(expires))
+		Set(expression.Name("token_expires"), expression.Value(expires)).
+		Set(expression.Name("token_epoch"), expression.Value(u.CredEpoch))
 	if extra != nil {
 		upd = extra(upd)
 	}
@@ -299,17 +334,12 @@ func (s *Service) issueToken(ctx context.Context, u *User, r *rate, extra func(e
 	for _, c := range also {
 		cond = cond.And(c)
 	}
-	nu, err := s.st.writeUser(ctx, u.UUID, upd, cond, r)
+	nu, err := s.st.update(ctx, u, upd, cond)
 	if errors.Is(err, errConditionFailed) {
 		return "", nil, httpapi.Unavailable(errors.New("token changed concurrently")).WithCause(err)
 	}
 	if err != nil {
 		return "", nil, err
-	}
-	if nu == nil {
-		// Written in a transaction with the rate counter: apply it here.
-		nu = u
-		nu.TokenHash, nu.TokenSealed, nu.TokenCreated, nu.TokenExpires = hash, sealed, &now, &expires
 	}
 	return tok.Value, nu, nil
 }
@@ -356,16 +386,20 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		if !ok || login == "" || len(login) > MaxEmail || len(password) > 4*MaxPassword {
 			return nil, httpapi.Unauthorized("Invalid basic credentials.")
 		}
-		u, err := s.checkPassword(ctx, login, password, nil)
+		// Basic failures count toward the per-IP login limit and the
+		// lockout like a JSON login's; successes count toward neither, as
+		// a Basic client authenticates every request.
+		u, err := s.checkPassword(ctx, login, password, s.rateFor(ActionLogin, httpapi.ClientIP(ctx)))
 		if err != nil {
 			return nil, err
 		}
 		// Check that no failure locked the account while the password was
 		// being hashed: clearing the failures is conditional on it; with none
-		// to clear, one read tells.
+		// to clear, one read tells. Whatever the request then writes is
+		// conditional on the credential epoch verified here (asRead).
 		now := s.Now().UTC()
 		if u.FailedLogins > 0 || u.LockedUntil != 0 {
-			nu, err := s.st.update(ctx, u.UUID, clearFailures(expression.UpdateBuilder{}), exists().And(notLocked(now)))
+			nu, err := s.st.update(ctx, u, clearFailures(expression.UpdateBuilder{}), notLocked(now).And(verified(u)))
 			if errors.Is(err, errConditionFailed) {
 				_, err = s.afterRace(ctx, u, now)
 				if err == nil {
@@ -412,9 +446,9 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p.User.TokenHash == "" {
 		return nil
 	}
-	_, err := s.st.update(ctx, p.User.UUID, revokeToken(expression.UpdateBuilder{}), expression.Name("token_hash").Equal(expression.Value(p.User.TokenHash)))
+	_, err := s.st.update(ctx, p.User, revokeToken(expression.UpdateBuilder{}), expression.Name("token_hash").Equal(expression.Value(p.User.TokenHash)))
 	if errors.Is(err, errConditionFailed) {
-		return nil // already replaced or revoked
+		return nil // already replaced or revoked (a credential change revokes it too)
 	}
 	return err
 }

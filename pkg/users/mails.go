@@ -2,6 +2,7 @@ package users
 
 import (
 	"html"
+	"time"
 
 	"github.com/example/accounts/pkg/mail"
 )
@@ -47,4 +48,30 @@ func emailChangeNotice(to, newEmail string) mail.Message {
 		". If it was you, nothing more to do here. If it was not, change your password and cancel the change."
 	return mail.Message{To: to, Subject: "Your account's email is about to change", Text: text,
 		HTML: "<p>" + html.EscapeString(text) + "</p>"}
+}
+
+// emailChangedNotice tells the old address that the change was confirmed,
+// when, and whom to ask if it was not the account's owner.
+func emailChangedNotice(to, newEmail string, at time.Time, support string) mail.Message {
+	text := "The email of your account was changed to " + newEmail + " on " +
+		at.UTC().Format("2 January 2006 at 15:04 UTC") + ". This address no longer signs in, and " +
+		"links mailed to it before no longer work."
+	if support != "" {
+		text += " If you did not make this change, write to " + support + " at once."
+	} else {
+		text += " If you did not make this change, reply to this email at once."
+	}
+	return mail.Message{To: to, Subject: "Your account's email was changed", Text: text,
+		HTML: "<p>" + html.EscapeString(text) + "</p>"}
+}
+
+// DecoyRecipient is SES's mailbox simulator: a message to it is accepted
+// like any other and delivered nowhere. Requests with nothing to mail send
+// a decoy there, so they take as long as those that mail someone.
+const DecoyRecipient = "success@simulator.amazonses.com"
+
+func decoyMail(link string) mail.Message {
+	return codeMail(DecoyRecipient, "Reset your password",
+		"Someone asked to reset the password of your account. Open this link to choose a new one:", link,
+		"The link works once and expires in 1 hour. If it was not you, ignore this email; your password is unchanged.")
 }

@@ -119,6 +119,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	}
 
 	upd := bump(expression.UpdateBuilder{}, now)
+	epochMoves := false
 	set := func(present bool, attr string, v any, empty bool) {
 		if !present {
 			return
@@ -160,13 +161,26 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 			if target.Status == StatusUnverified {
 				upd = upd.Remove(expression.Name("ttl")).Remove(expression.Name("code_activation"))
 			}
+			if !next.IsActive {
+				// Disabling ends every session and code; re-enabling
+				// revives none of them.
+				epochMoves = true
+			}
 		}
 	}
 	cond := exists()
+	emailChanged := NormalizeEmail(next.Email) != NormalizeEmail(target.Email)
+	if emailChanged {
+		// A staff email change is a confirmed one: what the old address
+		// could do (reset, activation codes) ends with the epoch.
+		epochMoves = true
+	}
+	if epochMoves {
+		upd = newEpoch(upd)
+	}
 	if hasVersion {
 		cond = cond.And(expression.Name("version").Equal(expression.Value(want)))
 	}
-	emailChanged := NormalizeEmail(next.Email) != NormalizeEmail(target.Email)
 	usernameChanged := next.Username != target.Username
 	if emailChanged {
 		upd = upd.Set(expression.Name("email"), expression.Value(next.Email))
@@ -202,7 +216,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		return nu, err
 	}
 	if !emailChanged && !usernameChanged && !activating && !relisted {
-		return conflict(s.st.update(ctx, target.UUID, upd, cond))
+		return s.notifyEmailChange(ctx, target, now, emailChanged)(conflict(s.st.update(ctx, target, upd, cond)))
 	}
 	// Claims move with the fields: release the old, take the new, in the
 	// same transaction as the user's write.
@@ -221,10 +235,21 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
 	}
-	return conflict(s.st.transactUpdate(ctx, target.UUID, upd, cond, append(claims, counts...)))
+	return s.notifyEmailChange(ctx, target, now, emailChanged)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
+
+// notifyEmailChange tells the old address of a staff email change once it
+// is written.
+func (s *Service) notifyEmailChange(ctx context.Context, before *User, now time.Time, changed bool) func(*User, error) (*User, error) {
+	return func(nu *User, err error) (*User, error) {
+		if err == nil && changed {
+			s.send(ctx, before.UUID, emailChangedNotice(before.Email, nu.Email, now, s.cfg.SupportEmail))
+		}
+		return nu, err
+	}
+}
 
 // sentField reports whether in sets the named user-object field.
 func sentField(in *ProfileInput, field string) bool {
@@ -266,8 +291,9 @@ func (st *store) moveClaim(from, to map[string]types.AttributeValue, user string
 
 // transactUpdate writes the user's update with claim changes in one
 // transaction, then reads the user back (TransactWriteItems returns nothing).
-func (st *store) transactUpdate(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, others []types.TransactWriteItem) (*User, error) {
-	item, err := st.userUpdate(id, upd, cond)
+func (st *store) transactUpdate(ctx context.Context, u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder, others []types.TransactWriteItem) (*User, error) {
+	id := u.UUID
+	item, err := st.userUpdate(u, upd, cond)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +307,11 @@ func (st *store) transactUpdate(ctx context.Context, id string, upd expression.U
 		}
 		return nil, dbError(err)
 	}
-	u, err := st.get(ctx, id)
+	nu, err := st.get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, httpapi.NotFound("") // deleted right after the write
 	}
-	return u, err
+	return nu, err
 }
 
 // followingUsername is the username u gets when its email changes to

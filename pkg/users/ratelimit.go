@@ -2,8 +2,11 @@ package users
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -25,6 +28,12 @@ const (
 	ActionLogin  = "login"
 	ActionResend = "resend"
 	ActionReset  = "reset"
+	// ActionChangeEmail is counted per IP; actionChangeEmailUser per user
+	// and actionMailAddress per address mailed (keyed by the uuid or a hash
+	// of the address in place of the IP).
+	ActionChangeEmail     = "change_email"
+	actionChangeEmailUser = "change_email_user"
+	actionMailAddress     = "mail"
 )
 
 // rate is one request's counter: its item key, its limit and when its
@@ -33,6 +42,26 @@ type rate struct {
 	key   map[string]types.AttributeValue
 	limit int
 	end   time.Time
+	decoy bool // a counter no one reads (auth.go decoyRate)
+	// guard makes the count, where it rides in another write's
+	// transaction, refuse that write when the window is full.
+	guard bool
+}
+
+// exact returns r (nil stays nil) guarded: see writeUser.
+func (r *rate) exact() *rate {
+	if r == nil {
+		return nil
+	}
+	g := *r
+	g.guard = true
+	return &g
+}
+
+// isRefused reports whether err is a rate limit's or the lockout's 429.
+func isRefused(err error) bool {
+	e, ok := httpapi.AsError(err)
+	return ok && e.Status == http.StatusTooManyRequests
 }
 
 // rateFor returns the counter for action from ip, or nil when limits are
@@ -52,6 +81,12 @@ func (s *Service) rateFor(action, ip string) *rate {
 		l = rl.Resend
 	case ActionReset:
 		l = rl.Reset
+	case ActionChangeEmail:
+		l = rl.ChangeEmail
+	case actionChangeEmailUser:
+		l = rl.ChangeEmailUser
+	case actionMailAddress:
+		l = rl.MailAddress
 	}
 	now := s.Now().UTC()
 	start := now.Truncate(l.Window)
@@ -60,6 +95,47 @@ func (s *Service) rateFor(action, ip string) *rate {
 		limit: l.Count,
 		end:   start.Add(l.Window),
 	}
+}
+
+// rateForAddress is the counter of mails sent on request to an address
+// (sign-up, resend, reset), nil when limits are off. The address is kept
+// as a hash: rate items are not a directory of who asked for what.
+func (s *Service) rateForAddress(email string) *rate {
+	sum := sha256.Sum256([]byte(email))
+	return s.rateFor(actionMailAddress, hex.EncodeToString(sum[:16]))
+}
+
+// hitAll counts one request on each counter (nil ones are off) in one
+// request, and refuses it, counting nothing, when any window is full.
+func (s *Service) hitAll(ctx context.Context, rs ...*rate) error {
+	var on []*rate
+	for _, r := range rs {
+		if r != nil {
+			on = append(on, r)
+		}
+	}
+	if len(on) < 2 {
+		for _, r := range on {
+			return s.hit(ctx, r)
+		}
+		return nil
+	}
+	items := make([]types.TransactWriteItem, len(on))
+	for i, r := range on {
+		items[i] = r.item(s.st.table, true)
+	}
+	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err == nil {
+		return nil
+	}
+	if failed, conditional := txCanceled(err); conditional {
+		for i, f := range failed {
+			if f {
+				return on[i].refused(s.Now().UTC())
+			}
+		}
+	}
+	return dbError(err)
 }
 
 // refused is the 429 for a full window.
@@ -103,24 +179,27 @@ func (s *Service) hit(ctx context.Context, r *rate) error {
 	return nil
 }
 
-// writeUser applies upd to the user's item under cond. With a rate counter
-// the two writes go in one transaction, which returns no item: the caller
-// gets nil and applies what it changed itself.
-func (st *store) writeUser(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, r *rate) (*User, error) {
+// writeUser applies upd to u's item under cond (and asRead(u)). With a rate
+// counter the two writes go in one transaction, which returns no item: the
+// caller gets nil and applies what it changed itself.
+func (st *store) writeUser(ctx context.Context, u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder, r *rate) (*User, error) {
 	if r == nil {
-		return st.update(ctx, id, upd, cond)
+		return st.update(ctx, u, upd, cond)
 	}
-	item, err := st.userUpdate(id, upd, cond)
+	item, err := st.userUpdate(u, upd, cond)
 	if err != nil {
 		return nil, err
 	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		item,
-		r.item(st.table, false),
+		r.item(st.table, r.guard),
 	}})
 	if err != nil {
-		if failed, conditional := txCanceled(err); conditional && failed[0] {
-			return nil, errConditionFailed
+		if failed, conditional := txCanceled(err); conditional {
+			if failed[0] {
+				return nil, errConditionFailed
+			}
+			return nil, r.refused(time.Now().UTC())
 		}
 		return nil, dbError(err)
 	}

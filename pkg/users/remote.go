@@ -87,7 +87,7 @@ func (s *Service) PullRemote(ctx context.Context, target *User, c remote.Claims)
 	setOrRemove("identity_provider_management_url", rc.ManagementURL, rc.ManagementURL == "")
 	setOrRemove("identity_source", rc.Name, rc.Name == "")
 
-	u, err := s.st.update(ctx, target.UUID, upd, exists())
+	u, err := s.st.update(ctx, target, upd, exists())
 	if errors.Is(err, errConditionFailed) {
 		return nil, httpapi.NotFound("") // deleted while the source answered
 	}

@@ -134,15 +134,14 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 	}
 }
 
-// RegisterResult is what sign-up made.
-type RegisterResult struct {
-	User *User
-}
-
 // Register signs a person up: the account is UNVERIFIED until they open the
-// activation link mailed to them. One DynamoDB request: the user and both
-// claims in one transaction, so two sign-ups with one email cannot both win.
-func (s *Service) Register(ctx context.Context, in ProfileInput, base, ip string) (*User, error) {
+// activation link mailed to them and give the password chosen here. One
+// DynamoDB request after the limits: the user and both claims in one
+// transaction, so two sign-ups with one email cannot both win. An address
+// or username held only by an UNVERIFIED account is no obstacle: that
+// account is replaced (st.create), so whoever signed up first with someone
+// else's address holds nothing once the owner signs up.
+func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*User, error) {
 	if in.IsStaff != nil || in.IsSupport != nil || in.IsActive != nil {
 		return nil, httpapi.Forbidden("Only staff can set is_staff, is_support or is_active.")
 	}
@@ -175,12 +174,18 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, base, ip string
 	u := &User{
 		UUID: uuid.NewString(), Username: username, Email: email,
 		Status: StatusUnverified, RegistrationMethod: "default",
-		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1,
+		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1, CredEpoch: 1,
 		TTL: now.Add(UnverifiedTTL).Unix(),
 	}
 	applyProfile(p, &in, u, now)
 	if len(p) > 0 {
 		return nil, httpapi.Invalid(p)
+	}
+	// The limits are counted before the hash, so a refused sign-up costs
+	// none; every attempt counts, duplicates included, so addresses cannot
+	// be probed faster than the limit.
+	if err := s.hitAll(ctx, s.rateFor(ActionSignUp, ip), s.rateForAddress(NormalizeEmail(email))); err != nil {
+		return nil, err
 	}
 	hash, err := secret.HashPassword(*in.Password)
 	if err != nil {
@@ -191,19 +196,11 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, base, ip string
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
-	u.CodeActivation = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ActivationTTL)}
-	r := s.rateFor(ActionSignUp, ip)
-	if err := s.st.create(ctx, u, now, r); err != nil {
-		if e, ok := httpapi.AsError(err); ok && e.Message == httpapi.DuplicateMessage {
-			// A refused duplicate still counts, so addresses cannot be
-			// probed through sign-up faster than the limit.
-			if herr := s.hit(ctx, r); herr != nil {
-				return nil, herr
-			}
-		}
+	u.CodeActivation = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ActivationTTL), Epoch: u.CredEpoch}
+	if err := s.st.create(ctx, u, now); err != nil {
 		return nil, err
 	}
-	s.send(ctx, u.UUID, activationMail(u.Email, s.link(base, s.cfg.ActivationLinkBase, "/api/auth/activate", code.Value)))
+	s.send(ctx, u.UUID, activationMail(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/api/auth/activate", code.Value)))
 	return u, nil
 }
 
@@ -215,10 +212,34 @@ func (s *Service) send(ctx context.Context, user string, m mail.Message) {
 	}
 }
 
-func (s *Service) link(base, configured, route, code string) string {
+// PublicURL is the service's base URL for ctx's request: PUBLIC_URL, or
+// the execute-api URL of the API that received it. Never built from
+// request headers.
+func (s *Service) PublicURL(ctx context.Context) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	id, stage := httpapi.APIStage(ctx)
+	if id == "" {
+		return ""
+	}
+	suffix := "amazonaws.com"
+	if strings.HasPrefix(s.cfg.Region, "cn-") {
+		suffix = "amazonaws.com.cn"
+	}
+	b := "https://" + id + ".execute-api." + s.cfg.Region + "." + suffix
+	if stage != "" && stage != "$default" {
+		b += "/" + stage
+	}
+	return b
+}
+
+// link is the mailed link for code: the configured page, or the route on
+// the service's public URL.
+func (s *Service) link(ctx context.Context, configured, route, code string) string {
 	b := configured
 	if b == "" {
-		b = base + route
+		b = s.PublicURL(ctx) + route
 	}
 	sep := "?"
 	if strings.Contains(b, "?") {
@@ -227,34 +248,109 @@ func (s *Service) link(base, configured, route, code string) string {
 	return b + sep + "code=" + code
 }
 
-// create writes a new user and its claims in one transaction.
-func (st *store) create(ctx context.Context, u *User, now time.Time, r *rate) error {
+// create writes a new user and its claims in one transaction. A claim held
+// by an UNVERIFIED account (one nobody has proved the mailbox and password
+// of) is taken over: that account, and its other claim, are deleted in the
+// same transaction, conditional on it still being unverified and as read.
+func (st *store) create(ctx context.Context, u *User, now time.Time) error {
 	item, err := st.marshalUser(u)
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		st.takeClaim(emailKey(u.Email), u.UUID, u.TTL, now),
-		st.takeClaim(usernameKey(u.Username), u.UUID, u.TTL, now),
-	}
+	put := types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}}
+	claims := []map[string]types.AttributeValue{emailKey(u.Email), usernameKey(u.Username)}
 	// An account created active is listed at once (list.go); sign-up's is not.
-	items = append(items, st.countItems(nil, u)...)
-	if r != nil {
-		// The IP's count rides in the same transaction: still one request.
-		items = append(items, r.item(st.table, true))
-	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if err == nil {
-		return nil
-	}
-	if failed, conditional := txCanceled(err); conditional {
-		if r != nil && failed[len(failed)-1] {
-			return r.refused(now)
+	counts := st.countItems(nil, u)
+	for attempt := 0; ; attempt++ {
+		items := []types.TransactWriteItem{put,
+			st.takeClaim(claims[0], u.UUID, u.TTL, now), st.takeClaim(claims[1], u.UUID, u.TTL, now)}
+		if attempt > 0 {
+			// Who holds the claims now, and may they be replaced?
+			over, err := st.replaceable(ctx, claims, now)
+			if err != nil {
+				return err
+			}
+			for i, h := range over.holders {
+				if h != nil {
+					items[1+i] = st.takeClaimFrom(claims[i], u.UUID, h.UUID, u.TTL)
+				}
+			}
+			items = append(items, over.removals...)
 		}
-		return httpapi.BadRequest(httpapi.DuplicateMessage)
+		_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, counts...)})
+		if err == nil {
+			return nil
+		}
+		if _, conditional := txCanceled(err); !conditional {
+			return dbError(err)
+		}
+		if attempt == 3 {
+			return httpapi.BadRequest(httpapi.DuplicateMessage)
+		}
 	}
-	return dbError(err)
+}
+
+// takeover is what replacing the unverified holders of claims takes: per
+// claim its holder (nil when free or held by an active account, whose
+// claim the transaction then fails on), and the deletes of the holders and
+// of their other claims.
+type takeover struct {
+	holders  []*User
+	removals []types.TransactWriteItem
+}
+
+// replaceable reads the holders of claims and plans the takeover of those
+// that are unverified. An active holder makes the sign-up a duplicate.
+func (st *store) replaceable(ctx context.Context, claims []map[string]types.AttributeValue, now time.Time) (takeover, error) {
+	got, err := st.batchGet(ctx, claims)
+	if err != nil {
+		return takeover{}, err
+	}
+	held := map[string]string{}
+	for _, it := range got {
+		if h, ok := it["user"].(*types.AttributeValueMemberS); ok {
+			held[pkOf(it)] = h.Value
+		}
+	}
+	t := takeover{holders: make([]*User, len(claims))}
+	seen := map[string]*User{}
+	for i, k := range claims {
+		id := held[pkOf(k)]
+		if id == "" {
+			continue
+		}
+		h, ok := seen[id]
+		if !ok {
+			if h, err = st.get(ctx, id); errors.Is(err, ErrNotFound) {
+				h = nil // a stray claim: the retry's takeClaim (TTL) or the duplicate answer decides
+			} else if err != nil {
+				return takeover{}, err
+			}
+			if h != nil && h.Status != StatusUnverified {
+				return takeover{}, httpapi.BadRequest(httpapi.DuplicateMessage)
+			}
+			seen[id] = h
+		}
+		t.holders[i] = h
+	}
+	taken := map[string]bool{pkOf(claims[0]): true, pkOf(claims[1]): true}
+	for _, h := range seen {
+		if h == nil {
+			continue
+		}
+		t.removals = append(t.removals, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: userKey(h.UUID),
+			ConditionExpression:      aws.String("#status = :unverified AND version = :v"),
+			ExpressionAttributeNames: map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":unverified": str(StatusUnverified), ":v": n(h.Version)}}})
+		for _, k := range []map[string]types.AttributeValue{emailKey(h.Email), usernameKey(h.Username)} {
+			if !taken[pkOf(k)] {
+				taken[pkOf(k)] = true
+				t.removals = append(t.removals, st.releaseClaim(k, h.UUID))
+			}
+		}
+	}
+	return t, nil
 }
 
 // codeError is the one answer for a code that cannot be used.
@@ -264,22 +360,23 @@ func codeError() error {
 
 // checkCode verifies a presented code against the user's stored one for
 // purpose: counting the attempt first, comparing in constant time, then
-// checking expiry. A wrong code costs one attempt (one UpdateItem).
+// checking expiry and that it was issued under the current credential
+// epoch. A wrong code costs one attempt (one UpdateItem).
 func (s *Service) checkCode(ctx context.Context, u *User, purpose, presented string, now time.Time) (*Code, error) {
 	c := u.code(purpose)
-	if c == nil || c.Attempts >= MaxCodeAttempts {
+	if c == nil || c.Attempts >= MaxCodeAttempts || c.Epoch != u.CredEpoch {
 		return nil, codeError()
 	}
 	attr := "code_" + purpose
 	if !secret.Matches(presented, c.Hash) {
 		upd := expression.Set(expression.Name(attr+".attempts"), expression.Name(attr+".attempts").Plus(expression.Value(1)))
 		cond := expression.Name(attr + ".hash").Equal(expression.Value(c.Hash))
-		if _, err := s.st.update(ctx, u.UUID, upd, cond); err != nil && !errors.Is(err, errConditionFailed) {
+		if _, err := s.st.update(ctx, u, upd, cond); err != nil && !errors.Is(err, errConditionFailed) {
 			return nil, err
 		}
 		return nil, codeError()
 	}
-	if !now.Before(c.Expires) {
+	if !now.Before(c.Expires) || (u.TTL != 0 && now.Unix() >= u.TTL) {
 		return nil, codeError()
 	}
 	return c, nil
@@ -298,13 +395,27 @@ func (s *Service) userForCode(ctx context.Context, code string) (*User, error) {
 	return u, err
 }
 
-// Activate enables the account a code was mailed for. Two requests: read
-// the user, then one transaction that consumes the code (conditional on its
-// hash, so a second use fails) and makes the claims permanent.
-func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
+// Activate enables the account a code was mailed for, when the caller also
+// gives the password chosen at sign-up: activation proves both the mailbox
+// and the password the account will have, so an account someone else
+// signed up with your address never becomes yours or theirs. A wrong
+// password counts toward the lockout and leaves the code usable. Two
+// requests: read the user, then one transaction that consumes the code
+// (conditional on its hash, the password verified and the credential
+// epoch, so a second use fails) and makes the claims permanent.
+func (s *Service) Activate(ctx context.Context, code, password string) (*User, error) {
 	now := s.now()
+	p := problems{}
 	if strings.TrimSpace(code) == "" {
-		return nil, httpapi.Invalid(map[string][]string{"code": {"This field is required."}})
+		p.add("code", "This field is required.")
+	}
+	if password == "" {
+		p.add("password", "This field is required: the password chosen at sign-up.")
+	} else if len(password) > 4*MaxPassword {
+		p.add("password", "This password is too long.")
+	}
+	if len(p) > 0 {
+		return nil, httpapi.Invalid(p)
 	}
 	u, err := s.userForCode(ctx, code)
 	if err != nil {
@@ -314,15 +425,25 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	upd := bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
+	if w := u.lockWait(s.Now().UTC()); w > 0 {
+		return nil, lockedOut(w)
+	}
+	if !secret.CheckPassword(password, u.PasswordHash) {
+		if err := s.recordFailure(ctx, u, nil, s.Now().UTC()); err != nil {
+			return nil, err
+		}
+		return nil, httpapi.Invalid(map[string][]string{"password": {"This is not the password chosen at sign-up."}})
+	}
+	upd := clearFailures(bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
 		Set(expression.Name("is_active"), expression.Value(true)).
 		Remove(expression.Name("code_activation")).
-		Remove(expression.Name("ttl")), now)
+		Remove(expression.Name("ttl")), now))
 	// Activation lists the account: its index keys and counts (list.go).
 	active := *u
 	active.Status, active.IsActive = StatusEnabled, true
-	upd, cond, counts, _ := s.st.listingWrite(u, &active, upd, expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)))
-	item, err := s.st.userUpdate(u.UUID, upd, cond)
+	cond := expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)).And(verified(u), notLocked(s.Now().UTC()))
+	upd, cond, counts, _ := s.st.listingWrite(u, &active, upd, cond)
+	item, err := s.st.userUpdate(u, upd, cond)
 	if err != nil {
 		return nil, err
 	}
@@ -330,61 +451,117 @@ func (s *Service) Activate(ctx context.Context, code string) (*User, error) {
 		item, s.st.keepClaim(emailKey(u.Email), u.UUID), s.st.keepClaim(usernameKey(u.Username), u.UUID),
 	}, counts...)})
 	if err != nil {
-		if failed, conditional := txCanceled(err); conditional {
-			if failed[0] {
-				return nil, codeError()
-			}
-			// The claims were swept with the expired account: it must sign up again.
+		if _, conditional := txCanceled(err); conditional {
+			// Used, replaced, re-keyed or locked meanwhile; or the claims
+			// were swept with the expired account: it must sign up again.
 			return nil, codeError()
 		}
 		return nil, dbError(err)
 	}
 	u.Status, u.IsActive, u.CodeActivation, u.TTL = StatusEnabled, true, nil, 0
+	u.FailedLogins, u.LockedUntil = 0, 0
 	u.Version++
 	u.Modified = now
 	return u, nil
 }
 
 // ResendActivation mails a new activation code if email belongs to an
-// account that is not yet active. It answers the same either way, so it
-// tells nobody whether an address has an account.
-func (s *Service) ResendActivation(ctx context.Context, email, base, ip string) error {
+// account that is not yet active. It answers the same either way and does
+// the same work either way (mailOnRequest), so it tells nobody whether an
+// address has an account. The new code expires with the account: a resend
+// never extends an unverified account's life past its first 7 days.
+func (s *Service) ResendActivation(ctx context.Context, email, ip string) error {
+	return s.mailOnRequest(ctx, email, s.rateFor(ActionResend, ip), func(u *User, now time.Time) (*Code, string, func(string) mail.Message) {
+		if u.Status != StatusUnverified || u.TTL == 0 || now.Unix() >= u.TTL {
+			return nil, "", nil
+		}
+		expires := now.Add(ActivationTTL)
+		if end := time.Unix(u.TTL, 0).UTC(); end.Before(expires) {
+			expires = end
+		}
+		c := &Code{Expires: expires, Epoch: u.CredEpoch}
+		return c, "code_activation", func(code string) mail.Message {
+			return activationMail(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/api/auth/activate", code))
+		}
+	})
+}
+
+// mailOnRequest is resend and reset: count the client IP; read the
+// address's user; if plan gives a code for it, store the code (with the
+// address's mail counter in the same transaction) and mail it. Whether or
+// not the address has an account, or the address's window is full, the
+// DynamoDB work is the same (one counted write, two reads, a two-item
+// transaction) and one mail goes out: where there is none to send, a decoy
+// to SES's mailbox simulator, which delivers nowhere. So neither the answer
+// nor its timing tells whether the address has an account.
+func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
+	plan func(u *User, now time.Time) (*Code, string, func(string) mail.Message)) error {
 	e, msg := ValidEmail(email)
 	if msg != "" {
 		return httpapi.Invalid(map[string][]string{"email": {msg}})
 	}
-	if err := s.hit(ctx, s.rateFor(ActionResend, ip)); err != nil {
+	if err := s.hit(ctx, ipRate); err != nil {
 		return err
-	}
-	u, err := s.userByEmail(ctx, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if u.Status != StatusUnverified {
-		return nil
 	}
 	now := s.now()
-	code, err := secret.NewCode(u.UUID)
+	u, err := s.userByEmail(ctx, e)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	addr := s.rateForAddress(NormalizeEmail(e))
+	var c *Code
+	var attr string
+	var build func(string) mail.Message
+	if u != nil {
+		c, attr, build = plan(u, now)
+	}
+	owner := unknownUser
+	if c != nil {
+		owner = u.UUID
+	}
+	code, err := secret.NewCode(owner)
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	c := Code{Hash: secret.Hash(code.Value), Expires: now.Add(ActivationTTL)}
-	upd := expression.Set(expression.Name("code_activation"), expression.Value(c))
-	cond := expression.Name("status").Equal(expression.Value(StatusUnverified))
-	if _, err := s.st.update(ctx, u.UUID, upd, cond); err != nil {
-		if errors.Is(err, errConditionFailed) {
-			return nil
+	m := decoyMail(s.link(ctx, "", "/", code.Value))
+	if c != nil {
+		c.Hash = secret.Hash(code.Value)
+		_, err = s.st.writeUser(ctx, u, expression.Set(expression.Name(attr), expression.Value(*c)), expression.ConditionBuilder{}, addr.exact())
+		switch {
+		case err == nil:
+			m = build(code.Value)
+		case errors.Is(err, errConditionFailed) || isRefused(err):
+			// Changed meanwhile, or the address had mail enough: the decoy.
+		default:
+			return err
 		}
+	} else if err := s.decoyWrite(ctx, addr); err != nil && !isRefused(err) {
 		return err
 	}
-	s.send(ctx, u.UUID, activationMail(u.Email, s.link(base, s.cfg.ActivationLinkBase, "/api/auth/activate", code.Value)))
+	s.send(ctx, owner, m)
 	return nil
 }
 
-// userByEmail follows the email claim to its user.
+// decoyWrite is the two-item transaction a request makes where it has
+// nothing to store: a decoy counter and r (when limits are on).
+func (s *Service) decoyWrite(ctx context.Context, r *rate) error {
+	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false)}
+	if r != nil {
+		items = append(items, r.item(s.st.table, true))
+	}
+	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err == nil {
+		return nil
+	}
+	if failed, conditional := txCanceled(err); conditional && len(failed) > 1 && failed[1] {
+		return r.refused(s.Now().UTC())
+	}
+	return dbError(err)
+}
+
+// userByEmail follows the email claim to its user. It reads a user item
+// whether or not the claim exists (an unknown address reads a key nobody
+// has), so both cases cost the same.
 func (s *Service) userByEmail(ctx context.Context, email string) (*User, error) {
 	out, err := s.st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.st.table), Key: emailKey(email), ConsistentRead: aws.Bool(true)})
 	if err != nil {
@@ -393,11 +570,13 @@ func (s *Service) userByEmail(ctx context.Context, email string) (*User, error) 
 	var claim struct {
 		User string `dynamodbav:"user"`
 	}
-	if out.Item == nil {
-		return nil, ErrNotFound
+	if out.Item != nil {
+		if err := attributevalue.UnmarshalMap(out.Item, &claim); err != nil {
+			return nil, httpapi.Internal(err)
+		}
 	}
-	if err := attributevalue.UnmarshalMap(out.Item, &claim); err != nil {
-		return nil, httpapi.Internal(err)
+	if claim.User == "" {
+		claim.User = unknownUser
 	}
 	return s.st.get(ctx, claim.User)
 }

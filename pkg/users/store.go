@@ -167,14 +167,52 @@ func (st *store) lookup(ctx context.Context, login string, r *rate) (string, int
 	return "", count, ErrNotFound
 }
 
-// update applies upd to the user's item under cond and returns the new item.
-func (st *store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*User, error) {
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+// The one guard of every write to a user's item: the item still exists
+// (no write re-creates a deleted user) and its credential epoch is the one
+// the request read and verified, so nothing decided on credentials that
+// have since changed (a reset, a password change, a disable, a confirmed
+// email change) is written. Every user write goes through update or
+// userUpdate, and both add it.
+func asRead(u *User) expression.ConditionBuilder {
+	return exists().And(epochIs(u.CredEpoch))
+}
+
+// epochIs is the condition that the credential epoch is e (absent on items
+// written before epochs existed, which read as 0).
+func epochIs(e int64) expression.ConditionBuilder {
+	c := expression.Name("cred_epoch").Equal(expression.Value(e))
+	if e == 0 {
+		c = expression.AttributeNotExists(expression.Name("cred_epoch")).Or(c)
+	}
+	return c
+}
+
+// guarded is cond (when set) under asRead(u).
+func guarded(u *User, cond expression.ConditionBuilder) expression.ConditionBuilder {
+	if !cond.IsSet() {
+		return asRead(u)
+	}
+	return asRead(u).And(cond)
+}
+
+// newEpoch is the part of a write that ends everything issued under the
+// current credential epoch: the epoch moves on, the token goes, and so do
+// every emailed code and a pending email change.
+func newEpoch(upd expression.UpdateBuilder) expression.UpdateBuilder {
+	return revokeToken(upd.Add(expression.Name("cred_epoch"), expression.Value(1))).
+		Remove(expression.Name("code_activation")).Remove(expression.Name("code_reset")).
+		Remove(expression.Name("code_email_change")).Remove(expression.Name("requested_email"))
+}
+
+// update applies upd to u's item under cond (and asRead(u)) and returns the
+// new item.
+func (st *store) update(ctx context.Context, u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*User, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(guarded(u, cond)).Build()
 	if err != nil {
 		return nil, httpapi.Internal(err)
 	}
 	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(st.table), Key: userKey(id),
+		TableName: aws.String(st.table), Key: userKey(u.UUID),
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ReturnValues: types.ReturnValueAllNew,
@@ -182,21 +220,21 @@ func (st *store) update(ctx context.Context, id string, upd expression.UpdateBui
 	if err != nil {
 		return nil, dbError(err)
 	}
-	var u User
-	if err := attributevalue.UnmarshalMap(out.Attributes, &u); err != nil {
+	var nu User
+	if err := attributevalue.UnmarshalMap(out.Attributes, &nu); err != nil {
 		return nil, httpapi.Internal(err)
 	}
-	return &u, nil
+	return &nu, nil
 }
 
-// userUpdate is the transaction item that applies upd to the user's item
-// under cond.
-func (st *store) userUpdate(id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (types.TransactWriteItem, error) {
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+// userUpdate is the transaction item that applies upd to u's item under
+// cond (and asRead(u)).
+func (st *store) userUpdate(u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (types.TransactWriteItem, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(guarded(u, cond)).Build()
 	if err != nil {
 		return types.TransactWriteItem{}, httpapi.Internal(err)
 	}
-	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(id),
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: userKey(u.UUID),
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}, nil
 }
@@ -206,6 +244,14 @@ func (st *store) takeClaim(k map[string]types.AttributeValue, user string, ttl i
 	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(k, user, ttl),
 		ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": n(now.Unix())}}}
+}
+
+// takeClaimFrom is the transaction item that claims k for user over from,
+// an unverified account being replaced (service.go create).
+func (st *store) takeClaimFrom(k map[string]types.AttributeValue, user, from string, ttl int64) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(k, user, ttl),
+		ConditionExpression: aws.String("#user = :from"), ExpressionAttributeNames: map[string]string{"#user": "user"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":from": str(from)}}}
 }
 
 // releaseClaim is the transaction item that deletes user's claim k; a claim

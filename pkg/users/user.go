@@ -29,6 +29,9 @@ type Code struct {
 	Expires  time.Time `dynamodbav:"expires"`
 	Attempts int       `dynamodbav:"attempts"`
 	Email    string    `dynamodbav:"email,omitempty"` // the new address, for an email change
+	// Epoch is the user's credential epoch when the code was issued: the
+	// code works only while it is still current.
+	Epoch int64 `dynamodbav:"epoch,omitempty"`
 }
 
 // User is the stored account.
@@ -72,12 +75,18 @@ type User struct {
 	TokenSealed                   string     `dynamodbav:"token_sealed,omitempty"`
 	TokenCreated                  *time.Time `dynamodbav:"token_created,omitempty"`
 	TokenExpires                  *time.Time `dynamodbav:"token_expires,omitempty"`
-	CodeActivation                *Code      `dynamodbav:"code_activation,omitempty"`
-	CodeReset                     *Code      `dynamodbav:"code_reset,omitempty"`
-	CodeEmailChange               *Code      `dynamodbav:"code_email_change,omitempty"`
-	FailedLogins                  int        `dynamodbav:"failed_logins,omitempty"`
-	LockedUntil                   int64      `dynamodbav:"locked_until,omitempty"` // unix ms: compared in conditions
-	TTL                           int64      `dynamodbav:"ttl,omitempty"`
+	// TokenEpoch is the credential epoch the token was issued under.
+	TokenEpoch int64 `dynamodbav:"token_epoch,omitempty"`
+	// CredEpoch is the credential epoch: it moves on every password set,
+	// reset or change, confirmed email change and disable, and ends every
+	// token and code issued before (docs/SECURITY.md).
+	CredEpoch       int64 `dynamodbav:"cred_epoch,omitempty"`
+	CodeActivation  *Code `dynamodbav:"code_activation,omitempty"`
+	CodeReset       *Code `dynamodbav:"code_reset,omitempty"`
+	CodeEmailChange *Code `dynamodbav:"code_email_change,omitempty"`
+	FailedLogins    int   `dynamodbav:"failed_logins,omitempty"`
+	LockedUntil     int64 `dynamodbav:"locked_until,omitempty"` // unix ms: compared in conditions
+	TTL             int64 `dynamodbav:"ttl,omitempty"`
 }
 
 // code returns the code kept for purpose, or nil.
@@ -100,7 +109,7 @@ func (u *User) FullName() string {
 
 // HasValidToken reports whether the user's token is live at now.
 func (u *User) HasValidToken(now time.Time) bool {
-	return u.TokenHash != "" && u.TokenExpires != nil && now.Before(*u.TokenExpires)
+	return u.TokenHash != "" && u.TokenExpires != nil && now.Before(*u.TokenExpires) && u.TokenEpoch == u.CredEpoch
 }
 
 // Lifetime is the user's token lifetime, or def when unset.
