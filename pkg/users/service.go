@@ -542,13 +542,14 @@ func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
 	return nil
 }
 
-// decoyWrite is the two-item transaction a request makes where it has
-// nothing to store: a decoy counter and r (when limits are on).
+// decoyWrite is the write a request makes where it has nothing to store,
+// shaped as the user write it stands in for: a decoy counter, in one
+// transaction with r when limits are on.
 func (s *Service) decoyWrite(ctx context.Context, r *rate) error {
-	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false)}
-	if r != nil {
-		items = append(items, r.item(s.st.table, true))
+	if r == nil {
+		return s.hit(ctx, s.decoyRate())
 	}
+	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false), r.item(s.st.table, true)}
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil
