@@ -81,7 +81,9 @@ var authzPolicy = map[string]authzCase{
 	"POST /api/users": {want: map[string]int{anon: 201, self: 403, other: 403, support: 403, staff: 201}, prepare: fixed("/api/users", newAccountBody)},
 	"POST /user":      {want: map[string]int{anon: 201, self: 403, other: 403, support: 403, staff: 201}, prepare: fixed("/user", newAccountBody)},
 	// Public routes: credentials change nothing.
-	"POST /api/auth/activate": {want: everyone(400, 400), prepare: fixed("/api/auth/activate", func(u testenv.User) any { return map[string]any{"code": wrongCodeFor(u), "password": testenv.DefaultPassword} })},
+	"POST /api/auth/activate": {want: everyone(400, 400), prepare: fixed("/api/auth/activate", func(u testenv.User) any {
+		return map[string]any{"code": wrongCodeFor(u), "password": testenv.DefaultPassword}
+	})},
 	"GET /api/auth/activate": {want: everyone(200, 200), prepare: func(_ *testing.T, u testenv.User) func(string) (string, any) {
 		return func(string) (string, any) { return "/api/auth/activate?code=" + wrongCodeFor(u), nil }
 	}},
