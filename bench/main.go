@@ -123,6 +123,11 @@ func run(s settings) error {
 	}
 	res.HashMS = round2(hash)
 
+	logf("what a refused or an unknown-address request costs: 50 runs each")
+	if res.Abuse, err = abuse(ctx, 50, res.HashMS); err != nil {
+		return err
+	}
+
 	ops, notes, err := st.operations(ctx, s)
 	if err != nil {
 		return err
@@ -182,6 +187,7 @@ type Results struct {
 	// differ from DynamoDB's, on probe transactions.
 	DynamoDBLocal []Calibration `json:"dynamodb_local_transaction_units"`
 	HashMS        float64       `json:"hash_ms"`
+	Abuse         *Abuse        `json:"abuse,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
 	Notes         []string      `json:"notes,omitempty"`

@@ -35,6 +35,8 @@ func report(r *Results, p *Prices) string {
 		w("%s\n", why)
 	}
 
+	w("%s", abuseReport(r.Abuse, r.HashMS))
+
 	w("## Function binaries\n\n")
 	w("Built by each function's `build-<LogicalId>` Makefile target, which is what `sam build` runs: `%s go build %s`. The host column is the same build with `%s`, used for the cold starts below.\n\n", r.Build.LambdaEnv, r.Build.LambdaFlags, r.Build.HostEnv)
 	w("| function | linux/arm64 bytes | MiB | host (%s) MiB |\n|---|---:|---:|---:|\n", m.Arch)

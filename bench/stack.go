@@ -44,6 +44,10 @@ var rateLimits = map[string]string{
 	"RATE_LIMIT_LOGIN":  "1000000/5m",
 	"RATE_LIMIT_RESEND": "1000000/1h",
 	"RATE_LIMIT_RESET":  "1000000/1h",
+
+	"RATE_LIMIT_CHANGE_EMAIL":      "1000000/1h",
+	"RATE_LIMIT_CHANGE_EMAIL_USER": "1000000/1h",
+	"RATE_LIMIT_MAIL_ADDRESS":      "1000000/1h",
 }
 
 // startStack starts testenv with timing middlewares on the AWS clients, and
