@@ -337,6 +337,20 @@ func TestEmailChangeEndsWhatTheOldAddressCouldDo(t *testing.T) {
 		lastMail(t, u.Email, "email was changed")
 	})
 
+	t.Run("case=staff moving and enabling an unverified account in one PATCH", func(t *testing.T) {
+		email := testenv.Email("unv-move")
+		id := env.SignUp(t, email)
+		code := env.CodeFromMail(t, email, "Activate")
+		r := env.Do(t, "PATCH", "/api/users/"+id, map[string]any{"email": testenv.Email("unv-moved"), "is_active": true}, auth(staff)...)
+		if r.Status != http.StatusOK || r.Str("status") != "ENABLED" {
+			t.Fatalf("staff PATCH: %d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != http.StatusBadRequest {
+			t.Errorf("the old activation code: %d", r.Status)
+		}
+		auditClaims(t)
+	})
+
 	t.Run("case=a password reset cancels a pending email change", func(t *testing.T) {
 		u := quickUser(t, "reset-cancels")
 		newEmail := testenv.Email("pending")
@@ -498,6 +512,32 @@ func TestResetAndResendDoTheSameWorkEitherWay(t *testing.T) {
 			if unknown.ByOp[op] != n {
 				t.Errorf("%s: %s %d times for an account, %d for none", tc.route, op, n, unknown.ByOp[op])
 			}
+		}
+	}
+}
+
+// TestNoWriteResurrectsADeletedUser: a login (which writes a token) or a
+// profile change racing the account's deletion leaves nothing behind.
+func TestNoWriteResurrectsADeletedUser(t *testing.T) {
+	for i := range 10 {
+		u := quickUser(t, "resurrect")
+		env.Do(t, "POST", "/api/auth/logout", nil, auth(u)...) // so the login writes a new token
+		deleted := false
+		together(3, func(j int) {
+			switch j {
+			case 0:
+				deleted = env.Do(t, "DELETE", "/api/users", nil, "Authorization", testenv.Basic(u.Email, u.Password)).Status == http.StatusOK
+			case 1:
+				env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password})
+			case 2:
+				env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"job_title": "ghost"}, "Authorization", testenv.Basic(u.Email, u.Password))
+			}
+		})
+		if !deleted {
+			t.Fatalf("round %d: the delete failed", i)
+		}
+		if it := userItem(t, u.UUID); it != nil {
+			t.Fatalf("round %d: a write re-created the deleted user: %v", i, it)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	}
 
 	upd := bump(expression.UpdateBuilder{}, now)
-	epochMoves := false
+	epochMoves, dropActivation := false, false
 	set := func(present bool, attr string, v any, empty bool) {
 		if !present {
 			return
@@ -159,7 +159,8 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 			upd = upd.Set(expression.Name("is_active"), expression.Value(next.IsActive)).
 				Set(expression.Name("status"), expression.Value(next.Status))
 			if target.Status == StatusUnverified {
-				upd = upd.Remove(expression.Name("ttl")).Remove(expression.Name("code_activation"))
+				upd = upd.Remove(expression.Name("ttl"))
+				dropActivation = true
 			}
 			if !next.IsActive {
 				// Disabling ends every session and code; re-enabling
@@ -176,7 +177,9 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		epochMoves = true
 	}
 	if epochMoves {
-		upd = newEpoch(upd)
+		upd = newEpoch(upd) // which drops the activation code too
+	} else if dropActivation {
+		upd = upd.Remove(expression.Name("code_activation"))
 	}
 	if hasVersion {
 		cond = cond.And(expression.Name("version").Equal(expression.Value(want)))
