@@ -181,3 +181,57 @@ func TestListFilterCombinationsNever5xx(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileImageIsAWebURL: image is shown to others as a link, so only
+// absolute http(s) URLs are stored, by the check the identity source's
+// pictures pass too (httpapi.WebURLProblem); the rest is a 400 naming image.
+func TestProfileImageIsAWebURL(t *testing.T) {
+	u := quickUser(t, "image")
+	staff := env.NewStaff(t, "image-staff", false)
+	path := "/api/users/" + u.UUID
+	refused := []string{
+		"javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:image/svg+xml;base64,PHN2Zz4=",
+		"vbscript:msgbox", "ftp://example.org/p.png", "file:///etc/passwd", "/media/p.png", "p.png",
+		"//evil.example/p.png", "https://", "https:///p.png", "http:evil.example", "https://user:pw@example.org/p.png",
+		"https://evil.example\\@example.org/", "https://example.org/\u0000x", "https://example.org/a\u2028b",
+		"https://example.org/" + strings.Repeat("a", 2000),
+	}
+	refuse := func(t *testing.T, r *testenv.Resp, image string) {
+		t.Helper()
+		if f := fieldsOf(envelope(t, r, http.StatusBadRequest, "bad_request")); f["image"] == nil {
+			t.Errorf("image %q: fields should name image: %s", image, r.Body)
+		}
+	}
+	t.Run("case=PATCH and PUT refuse what is not an http(s) URL and store nothing", func(t *testing.T) {
+		if r := env.Do(t, "PATCH", path, map[string]any{"image": "https://example.org/before.png"}, auth(u)...); r.Status != 200 {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		for _, img := range refused {
+			refuse(t, env.Do(t, "PATCH", path, map[string]any{"image": img}, auth(u)...), img)
+			refuse(t, env.Do(t, "PATCH", path, map[string]any{"image": img}, auth(staff)...), img)
+			refuse(t, env.Do(t, "PUT", path, map[string]any{"username": strings.ToLower(u.Email), "image": img}, auth(u)...), img)
+		}
+		if got := attr(userItem(t, u.UUID), "image"); got != "https://example.org/before.png" {
+			t.Errorf("stored image %q", got)
+		}
+	})
+	t.Run("case=sign-up and admin create refuse it too", func(t *testing.T) {
+		for _, img := range refused[:3] {
+			refuse(t, env.Do(t, "POST", "/api/users", map[string]any{"email": testenv.Email("img"), "password": testenv.DefaultPassword, "image": img}), img)
+			email := testenv.Email("img-admin")
+			refuse(t, env.Do(t, "POST", "/api/users", map[string]any{"email": email, "username": strings.ToLower(email), "image": img}, auth(staff)...), img)
+		}
+	})
+	t.Run("case=absolute http and https URLs are stored, an empty one clears", func(t *testing.T) {
+		for _, img := range []string{"https://cdn.example.org/u/1.png?s=64#x", "http://example.org/p.png", "https://[2001:db8::1]:8443/p"} {
+			r := env.Do(t, "PATCH", path, map[string]any{"image": img}, auth(u)...)
+			if r.Status != 200 || r.Str("image") != img {
+				t.Errorf("image %q: got %d %s", img, r.Status, r.Body)
+			}
+		}
+		r := env.Do(t, "PATCH", path, map[string]any{"image": ""}, auth(u)...)
+		if r.Status != 200 || r.JSON()["image"] != nil {
+			t.Errorf("clearing: got %d %s", r.Status, r.Body)
+		}
+	})
+}

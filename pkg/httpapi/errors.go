@@ -1,6 +1,7 @@
 // Package httpapi owns the HTTP plumbing shared by every endpoint: decoding
 // API Gateway HTTP API (payload 2.0) events, the contract's error envelope,
-// request ids and structured request logs.
+// request ids and structured request logs, and the one check of a link the
+// service stores and shows (WebURLProblem).
 package httpapi
 
 import (

@@ -257,11 +257,11 @@ func birthDate(s string) string {
 	return s
 }
 
-// httpURL keeps an absolute http(s) URL; anything else (javascript:, data:)
-// is not a picture the service will show.
+// httpURL keeps a link the service will show (httpapi.WebURLProblem, the
+// check a client's image goes through too); anything else (javascript:,
+// data:, credentials in the URL) is not a picture the service will show.
 func httpURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if httpapi.WebURLProblem(s) != "" {
 		return ""
 	}
 	return s

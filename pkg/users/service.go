@@ -95,6 +95,11 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 		boundString(p, f.name, f.v, f.max)
 		*f.dst = *f.v
 	}
+	if in.Image != nil && *in.Image != "" {
+		if msg := httpapi.WebURLProblem(*in.Image); msg != "" {
+			p.add("image", msg) // the identity source's pictures pass the same check
+		}
+	}
 	if in.BirthDate != nil {
 		b := strings.TrimSpace(*in.BirthDate)
 		if b != "" {
