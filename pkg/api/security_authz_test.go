@@ -210,6 +210,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if r.Status != want {
 					t.Errorf("%s: got %d %s, want %d", role, r.Status, r.Body, want)
 				}
+				checkSecurityHeaders(t, role, r)
 				if r.Status >= 400 && (r.Str("error") == "" || r.Str("error_description") == "") {
 					t.Errorf("%s: not the error envelope: %s", role, r.Body)
 				}
