@@ -89,6 +89,12 @@ func PreconditionFailed() *Error {
 		Message: "The resource changed since you read it; fetch it again and retry."}
 }
 
+// Conflict is a 409: the request contradicts the resource's state, and
+// repeating it will not help.
+func Conflict(msg string) *Error {
+	return &Error{Status: http.StatusConflict, Code: "conflict", Message: msg}
+}
+
 // TooLarge is a 413.
 func TooLarge(limit int) *Error {
 	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",

@@ -35,7 +35,7 @@ var ErrNoSuchUser = httpapi.NotFound("The identity source has no such user.")
 // object's field names; an empty value means the source did not say.
 // Lengths and formats are checked by whoever stores them (users.PullRemote).
 type Claims struct {
-	Subject           string // sub: informational only
+	Subject           string // sub: the stable id an account is linked to (users.PullRemote)
 	FirstName         string // given_name
 	LastName          string // family_name
 	NativeName        string // native_name

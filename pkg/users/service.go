@@ -354,6 +354,9 @@ func (st *store) replaceable(ctx context.Context, claims []map[string]types.Attr
 				t.removals = append(t.removals, st.releaseClaim(k, h.UUID))
 			}
 		}
+		if h.RemoteSub != "" { // the remote identity it was linked to (remote.go)
+			t.removals = append(t.removals, st.releaseClaim(remoteSubKey(h.RemoteSub), h.UUID))
+		}
 	}
 	return t, nil
 }
