@@ -24,7 +24,9 @@ var errNoIdentitySource = &httpapi.Error{Status: http.StatusServiceUnavailable, 
 	Message: "No remote identity source is configured for this service."}
 
 // PullRemoteUser serves POST /api/users/{uuid}/pull_remote_user (staff):
-// the user's identity-provider fields refreshed from the remote source.
+// the user's identity-provider fields refreshed from the remote source,
+// which is asked by username; the answer applies only to the account its
+// sub is linked to (users.PullRemote), a 409 otherwise.
 func (a *API) PullRemoteUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("PullRemoteUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		_, t, err := a.target(ctx, r, staffAccess)

@@ -9,14 +9,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/example/accounts/pkg/api"
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/testenv"
 )
 
@@ -113,11 +120,22 @@ func (f *fakeIdP) Calls(username string) int {
 // Close stops the server.
 func (f *fakeIdP) Close() { f.srv.Close() }
 
-const graceClaims = `{"sub":"248289761001","given_name":"Grace","family_name":"Hopper",
+// graceClaims is a full answer with the sub "{sub}": withSub gives it one,
+// since a sub links one account at most.
+const graceClaims = `{"sub":"{sub}","given_name":"Grace","family_name":"Hopper",
 	"native_name":"Грейс Хоппер","title":"Rear Admiral","phone_number":"+1 555 0100",
 	"schac_home_organization":"navy.mil","locale":"en-US","birthdate":"1906-12-09",
 	"picture":"https://idp.example.org/p/grace.png","eduperson_affiliation":["member","staff"],
 	"email":"grace@navy.example.org","email_verified":true}`
+
+// withSub is claims (a template with "{sub}") for sub, or a fresh sub when
+// sub is "".
+func withSub(claims, sub string) string {
+	if sub == "" {
+		sub = "sub-" + uuid.NewString()
+	}
+	return strings.ReplaceAll(claims, "{sub}", sub)
+}
 
 // pulledFields are the fields graceClaims sets, in the order the service lists them.
 var pulledFields = []any{"first_name", "last_name", "native_name", "job_title", "phone_number",
@@ -143,7 +161,8 @@ func TestPullRemoteUser(t *testing.T) {
 		m["etag"] = r.Header.Get("ETag")
 		return m
 	}
-	idp.Answer(username, idpAnswer{body: graceClaims})
+	sub := "sub-" + uuid.NewString()
+	idp.Answer(username, idpAnswer{body: withSub(graceClaims, sub)})
 
 	t.Run("case=only staff may pull", func(t *testing.T) {
 		before := get(t)
@@ -177,9 +196,10 @@ func TestPullRemoteUser(t *testing.T) {
 		if r.Status != 200 || r.Header.Get("ETag") == "" {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
-		// The caller's and the target's reads, then ONE UpdateItem.
-		if used.Requests > 3 || used.ByOp["UpdateItem"] != 1 {
-			t.Errorf("%d DynamoDB requests %v, want at most 3 with one UpdateItem", used.Requests, used.ByOp)
+		// The caller's and the target's reads, ONE transaction that links
+		// the account to the sub, and the read back.
+		if used.Requests > 4 || used.ByOp["TransactWriteItems"] != 1 {
+			t.Errorf("%d DynamoDB requests %v, want at most 4 with one TransactWriteItems", used.Requests, used.ByOp)
 		}
 		want := map[string]any{
 			"first_name": "Grace", "last_name": "Hopper", "full_name": "Grace Hopper", "native_name": "Грейс Хоппер",
@@ -294,10 +314,15 @@ func TestPullRemoteUser(t *testing.T) {
 	}
 
 	t.Run("case=a later pull unlocks fields the source no longer gives", func(t *testing.T) {
-		idp.Answer(username, idpAnswer{body: `{"given_name":"Grace","family_name":"Hopper"}`})
-		r := env.Do(t, "POST", path, nil, auth(staff)...)
+		idp.Answer(username, idpAnswer{body: `{"sub":"` + sub + `","given_name":"Grace","family_name":"Hopper"}`})
+		var r *testenv.Resp
+		used := env.Requests.Measure(func() { r = env.Do(t, "POST", path, nil, auth(staff)...) })
 		if r.Status != 200 || !reflect.DeepEqual(r.JSON()["identity_provider_fields"], []any{"first_name", "last_name"}) {
 			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		// Linked already: the caller's and the target's reads, then ONE UpdateItem.
+		if used.Requests > 3 || used.ByOp["UpdateItem"] != 1 {
+			t.Errorf("%d DynamoDB requests %v, want at most 3 with one UpdateItem", used.Requests, used.ByOp)
 		}
 		if r.Str("job_title") != "Commodore" || r.Str("organization") != "navy.mil" {
 			t.Errorf("fields the source stopped giving lost their values: %s", r.Body)
@@ -311,7 +336,7 @@ func TestPullRemoteUser(t *testing.T) {
 	})
 
 	t.Run("case=values a PATCH would refuse are left out and unlocked", func(t *testing.T) {
-		idp.Answer(username, idpAnswer{body: `{"given_name":"Grace","birthdate":"2999-01-01",
+		idp.Answer(username, idpAnswer{body: `{"sub":"` + sub + `","given_name":"Grace","birthdate":"2999-01-01",
 			"phone_number":"` + strings.Repeat("9", 41) + `","eduperson_affiliation":["` + strings.Repeat("a", 151) + `"]}`})
 		before := get(t)
 		r := env.Do(t, "POST", path, nil, auth(staff)...)
@@ -354,4 +379,187 @@ func TestPullRemoteUserUnconfigured(t *testing.T) {
 	if out.StatusCode != 503 || body["error"] != "service_unavailable" || body["error_description"] != "No remote identity source is configured for this service." || out.Headers["Retry-After"] != "" {
 		t.Fatalf("got %d %v %s", out.StatusCode, out.Headers, out.Body)
 	}
+}
+
+// TestPullRemoteUserLinksTheRemoteSub: the identity source is asked by
+// username, which users choose, so its answers are bound to the stable sub
+// the account was first linked to; a sub links one account at most.
+func TestPullRemoteUserLinksTheRemoteSub(t *testing.T) {
+	ctx := context.Background()
+	staff := env.NewStaff(t, "link-staff", false)
+	a := quickUser(t, "link-a")
+	b := quickUser(t, "link-b")
+	remoteName := "remote-" + uuid.NewString()[:8] // a's username at the source
+	subA := "sub-a-" + uuid.NewString()
+	pull := func(u testenv.User) *testenv.Resp {
+		return env.Do(t, "POST", "/api/users/"+u.UUID+"/pull_remote_user", nil, auth(staff)...)
+	}
+	rename := func(u testenv.User, name string) {
+		t.Helper()
+		if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"username": name}, auth(u)...); r.Status != 200 {
+			t.Fatalf("rename to %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	refused := func(t *testing.T, u testenv.User, status int, code string) {
+		t.Helper()
+		before := userItem(t, u.UUID)
+		envelope(t, pull(u), status, code)
+		if after := userItem(t, u.UUID); !reflect.DeepEqual(before, after) {
+			t.Errorf("a refused pull changed the user:\n%v\n%v", before, after)
+		}
+	}
+	rename(a, remoteName)
+	idp.Answer(remoteName, idpAnswer{body: withSub(graceClaims, subA)})
+
+	t.Run("case=the first pull links the account to the sub, which no answer shows", func(t *testing.T) {
+		r := pull(a)
+		if r.Status != 200 || r.Str("first_name") != "Grace" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := attr(userItem(t, a.UUID), "remote_sub"); got != subA {
+			t.Errorf("remote_sub %q, want %q", got, subA)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subA); got != a.UUID {
+			t.Errorf("the sub's claim is held by %q", got)
+		}
+		for _, r := range []*testenv.Resp{r, env.Do(t, "GET", "/api/users/"+a.UUID, nil, auth(a)...),
+			env.Do(t, "GET", "/api/users/me", nil, auth(a)...), env.Do(t, "GET", "/api/users?username="+remoteName, nil, auth(staff)...)} {
+			if strings.Contains(string(r.Body), subA) || strings.Contains(string(r.Body), "remote_sub") {
+				t.Errorf("an answer shows the sub: %s", r.Body)
+			}
+		}
+	})
+
+	t.Run("case=an account renamed to the linked account's remote username gets nothing of it", func(t *testing.T) {
+		rename(a, remoteName+".moved")
+		rename(b, remoteName) // now the source's answer for this name is about a
+		calls := idp.Calls(remoteName)
+		refused(t, b, http.StatusConflict, "conflict")
+		if idp.Calls(remoteName) != calls+1 {
+			t.Errorf("the source was not asked for %s", remoteName)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subA); got != a.UUID {
+			t.Errorf("the sub's claim moved to %q", got)
+		}
+		if r := env.Do(t, "GET", "/api/users/"+b.UUID, nil, auth(b)...); r.Str("first_name") == "Grace" || r.Str("identity_source") != "" {
+			t.Errorf("b got a's data: %s", r.Body)
+		}
+	})
+
+	t.Run("case=an answer with another sub than the linked one is refused", func(t *testing.T) {
+		idp.Answer(remoteName+".moved", idpAnswer{body: withSub(graceClaims, "sub-someone-else-"+uuid.NewString())})
+		refused(t, a, http.StatusConflict, "conflict")
+		// The source renamed its user too: the linked sub under the new name applies.
+		idp.Answer(remoteName+".moved", idpAnswer{body: withSub(graceClaims, subA)})
+		if r := pull(a); r.Status != 200 {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("case=an answer without a usable sub is refused", func(t *testing.T) {
+		c := quickUser(t, "link-c")
+		cn := strings.ToLower(c.Email)
+		for _, body := range []string{`{"given_name":"Eve"}`, `{"sub":"  ","given_name":"Eve"}`, `{"sub":42,"given_name":"Eve"}`,
+			`{"sub":"` + strings.Repeat("s", 256) + `","given_name":"Eve"}`} {
+			idp.Answer(cn, idpAnswer{body: body})
+			refused(t, c, http.StatusBadGateway, "bad_gateway")
+			idp.Answer(remoteName+".moved", idpAnswer{body: body})
+			refused(t, a, http.StatusBadGateway, "bad_gateway")
+		}
+	})
+
+	t.Run("case=deleting the linked account releases its sub", func(t *testing.T) {
+		if r := env.Do(t, "DELETE", "/api/users/"+a.UUID, nil, auth(staff)...); r.Status != 204 {
+			t.Fatalf("delete: %d %s", r.Status, r.Body)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subA); got != "" {
+			t.Fatalf("the sub's claim is still held by %q", got)
+		}
+		if r := pull(b); r.Status != 200 || r.Str("first_name") != "Grace" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subA); got != b.UUID {
+			t.Errorf("the sub's claim is held by %q", got)
+		}
+	})
+
+	t.Run("case=a sign-up that replaces a linked unverified account releases its sub", func(t *testing.T) {
+		email := testenv.Email("link-unverified")
+		id := env.SignUp(t, email)
+		subU := "sub-u-" + uuid.NewString()
+		idp.Answer(strings.ToLower(email), idpAnswer{body: withSub(graceClaims, subU)})
+		if r := env.Do(t, "POST", "/api/users/"+id+"/pull_remote_user", nil, auth(staff)...); r.Status != 200 {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subU); got != id {
+			t.Fatalf("the sub's claim is held by %q", got)
+		}
+		if r := env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword}); r.Status != 201 || r.Str("uuid") == id {
+			t.Fatalf("sign-up again: %d %s", r.Status, r.Body)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subU); got != "" {
+			t.Errorf("the replaced account's sub is still held by %q", got)
+		}
+	})
+
+	t.Run("case=a claim left by an account that no longer exists is taken over", func(t *testing.T) {
+		d := quickUser(t, "link-d")
+		subD := "sub-d-" + uuid.NewString()
+		if _, err := env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.Config.TableName), Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "REMOTESUB#" + subD}, "sk": &types.AttributeValueMemberS{Value: "CLAIM"},
+			"user": &types.AttributeValueMemberS{Value: uuid.NewString()},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		idp.Answer(strings.ToLower(d.Email), idpAnswer{body: withSub(graceClaims, subD)})
+		if r := pull(d); r.Status != 200 {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subD); got != d.UUID {
+			t.Errorf("the sub's claim is held by %q", got)
+		}
+	})
+
+	t.Run("case=of two accounts pulled at once with one sub, one is linked", func(t *testing.T) {
+		subE := "sub-e-" + uuid.NewString()
+		us := []testenv.User{quickUser(t, "link-e"), quickUser(t, "link-f")}
+		for _, u := range us {
+			idp.Answer(strings.ToLower(u.Email), idpAnswer{body: withSub(graceClaims, subE)})
+		}
+		statuses := make([]int, 2)
+		together(2, func(i int) { statuses[i] = pull(us[i]).Status })
+		winner := slices.Index(statuses, 200)
+		if winner < 0 || statuses[1-winner] != http.StatusConflict {
+			t.Fatalf("statuses %v, want one 200 and one 409", statuses)
+		}
+		if got := claimHolder(t, "REMOTESUB#"+subE); got != us[winner].UUID {
+			t.Errorf("the sub's claim is held by %q, not the winner", got)
+		}
+		if got := attr(userItem(t, us[1-winner].UUID), "remote_sub"); got != "" {
+			t.Errorf("the loser is linked to %q", got)
+		}
+	})
+
+	t.Run("case=a pull from a read taken before another link writes nothing", func(t *testing.T) {
+		g := quickUser(t, "link-g")
+		read, err := env.API.Users.Get(ctx, g.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := *read
+		sub1, sub2 := "sub-1-"+uuid.NewString(), "sub-2-"+uuid.NewString()
+		if _, err := env.API.Users.PullRemote(ctx, read, remote.Claims{Subject: sub1, FirstName: "One"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = env.API.Users.PullRemote(ctx, &stale, remote.Claims{Subject: sub2, FirstName: "Two"})
+		if e, ok := httpapi.AsError(err); !ok || e.Status != http.StatusConflict {
+			t.Fatalf("got %v, want a 409", err)
+		}
+		item := userItem(t, g.UUID)
+		if attr(item, "remote_sub") != sub1 || attr(item, "first_name") != "One" || claimHolder(t, "REMOTESUB#"+sub2) != "" {
+			t.Errorf("the stale pull wrote: remote_sub %q, first_name %q, %s's claim %q", attr(item, "remote_sub"),
+				attr(item, "first_name"), sub2, claimHolder(t, "REMOTESUB#"+sub2))
+		}
+	})
+	auditClaims(t)
 }

@@ -127,7 +127,7 @@ var authzPolicy = map[string]authzCase{
 	// its answer (200) and nobody else reaches it.
 	"POST /api/users/{uuid}/pull_remote_user": {want: map[string]int{anon: 401, self: 403, other: 404, support: 403, staff: 200},
 		prepare: func(t *testing.T, u testenv.User) func(string) (string, any) {
-			idp.Answer(strings.ToLower(u.Email), idpAnswer{body: graceClaims})
+			idp.Answer(strings.ToLower(u.Email), idpAnswer{body: withSub(graceClaims, "")})
 			t.Cleanup(func() {
 				if n := idp.Calls(strings.ToLower(u.Email)); n != 1 {
 					t.Errorf("the identity source was asked %d times, want once (by staff)", n)
@@ -210,6 +210,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if r.Status != want {
 					t.Errorf("%s: got %d %s, want %d", role, r.Status, r.Body, want)
 				}
+				checkSecurityHeaders(t, role, r)
 				if r.Status >= 400 && (r.Str("error") == "" || r.Str("error_description") == "") {
 					t.Errorf("%s: not the error envelope: %s", role, r.Body)
 				}

@@ -99,9 +99,10 @@ func claimHolder(t testing.TB, pk string) string {
 	return attr(out.Item, "user")
 }
 
-// auditClaims checks the whole table: every EMAIL# and USERNAME# claim
-// points to a user that exists and holds that email or username, and every
-// user holds the claims of its email and username.
+// auditClaims checks the whole table: every EMAIL#, USERNAME# and
+// REMOTESUB# claim points to a user that exists and holds that email,
+// username or remote sub, and every user holds the claims of its email,
+// username and remote sub.
 func auditClaims(t testing.TB) {
 	t.Helper()
 	items := scanTable(t)
@@ -112,7 +113,7 @@ func auditClaims(t testing.TB) {
 		switch {
 		case strings.HasPrefix(pk, "USER#") && attr(it, "sk") == "USER":
 			users[strings.TrimPrefix(pk, "USER#")] = it
-		case strings.HasPrefix(pk, "EMAIL#"), strings.HasPrefix(pk, "USERNAME#"):
+		case strings.HasPrefix(pk, "EMAIL#"), strings.HasPrefix(pk, "USERNAME#"), strings.HasPrefix(pk, "REMOTESUB#"):
 			claims[pk] = attr(it, "user")
 		}
 	}
@@ -128,6 +129,9 @@ func auditClaims(t testing.TB) {
 		if want := "USERNAME#" + attr(u, "username"); strings.HasPrefix(pk, "USERNAME#") && pk != want {
 			t.Errorf("claim %s points to user %s, whose username is %q", pk, holder, attr(u, "username"))
 		}
+		if want := "REMOTESUB#" + attr(u, "remote_sub"); strings.HasPrefix(pk, "REMOTESUB#") && pk != want {
+			t.Errorf("claim %s points to user %s, whose remote_sub is %q", pk, holder, attr(u, "remote_sub"))
+		}
 	}
 	for id, u := range users {
 		if k := "EMAIL#" + strings.ToLower(attr(u, "email")); claims[k] != id {
@@ -135,6 +139,9 @@ func auditClaims(t testing.TB) {
 		}
 		if k := "USERNAME#" + attr(u, "username"); claims[k] != id {
 			t.Errorf("user %s has username %q but its claim is held by %q", id, attr(u, "username"), claims[k])
+		}
+		if k := "REMOTESUB#" + attr(u, "remote_sub"); attr(u, "remote_sub") != "" && claims[k] != id {
+			t.Errorf("user %s has remote_sub %q but its claim is held by %q", id, attr(u, "remote_sub"), claims[k])
 		}
 	}
 }

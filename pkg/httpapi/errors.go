@@ -1,6 +1,7 @@
 // Package httpapi owns the HTTP plumbing shared by every endpoint: decoding
 // API Gateway HTTP API (payload 2.0) events, the contract's error envelope,
-// request ids and structured request logs.
+// request ids and structured request logs, and the one check of a link the
+// service stores and shows (WebURLProblem).
 package httpapi
 
 import (
@@ -86,6 +87,12 @@ func NotFound(msg string) *Error {
 func PreconditionFailed() *Error {
 	return &Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed",
 		Message: "The resource changed since you read it; fetch it again and retry."}
+}
+
+// Conflict is a 409: the request contradicts the resource's state, and
+// repeating it will not help.
+func Conflict(msg string) *Error {
+	return &Error{Status: http.StatusConflict, Code: "conflict", Message: msg}
 }
 
 // TooLarge is a 413.

@@ -191,11 +191,15 @@ func errorResponse(err error) *Response {
 	return r
 }
 
+// render makes r the event every answer is: with Request-Id, nosniff, and
+// Cache-Control: no-store unless the endpoint chose otherwise, since answers
+// carry tokens, codes and personal data that no cache may keep.
 func render(r *Response, id string) events.APIGatewayV2HTTPResponse {
-	out := events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Headers: map[string]string{"Request-Id": id}}
+	out := events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Headers: map[string]string{"Request-Id": id, "Cache-Control": "no-store"}}
 	for k, v := range r.Headers {
 		out.Headers[k] = v
 	}
+	out.Headers["X-Content-Type-Options"] = "nosniff"
 	if r.Body != nil {
 		b, err := json.Marshal(r.Body)
 		if err != nil {

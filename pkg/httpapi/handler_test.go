@@ -68,3 +68,49 @@ func TestWrapAnswersEveryFailureWithTheEnvelope(t *testing.T) {
 		})
 	}
 }
+
+// TestWrapSetsSecurityHeaders: every answer Wrap makes, success or failure,
+// is nosniff and, unless the endpoint says otherwise, no-store.
+func TestWrapSetsSecurityHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		fn    httpapi.Func
+		cache string
+	}{
+		{"a 200 with a token", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return httpapi.JSON(http.StatusOK, map[string]string{"token": "t"}), nil
+		}, "no-store"},
+		{"a 204", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return httpapi.NoContent(), nil
+		}, "no-store"},
+		{"a 400", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return nil, httpapi.Invalid(map[string][]string{"image": {"bad"}})
+		}, "no-store"},
+		{"a 401", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return nil, httpapi.Unauthorized("")
+		}, "no-store"},
+		{"a plain error's 500", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return nil, errors.New("boom")
+		}, "no-store"},
+		{"a panic's 500", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			panic("boom")
+		}, "no-store"},
+		{"a body that does not marshal", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return httpapi.JSON(http.StatusOK, map[string]any{"f": func() {}}), nil
+		}, "no-store"},
+		{"an endpoint that sets its own headers keeps nosniff", func(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+			return httpapi.JSON(http.StatusOK, map[string]string{}).WithHeader("X-Content-Type-Options", "sniff").WithHeader("Cache-Control", "max-age=60"), nil
+		}, "max-age=60"},
+	} {
+		t.Run("case="+tc.desc, func(t *testing.T) {
+			h := httpapi.Wrap("Test", slog.New(slog.DiscardHandler), tc.fn)
+			out, _ := h(context.Background(), events.APIGatewayV2HTTPRequest{})
+			if got := out.Headers["X-Content-Type-Options"]; got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q on %d", got, out.StatusCode)
+			}
+			if got := out.Headers["Cache-Control"]; got != tc.cache {
+				t.Errorf("Cache-Control %q on %d, want %q", got, out.StatusCode, tc.cache)
+			}
+		})
+	}
+}

@@ -505,6 +505,7 @@ func (s *server) envelope(w http.ResponseWriter, reqID string, status int, code,
 	b, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Request-Id", reqID)
+	securityHeaders(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -519,6 +520,15 @@ func (s *server) apigwError(w http.ResponseWriter, status int, msg string) {
 		}
 	}
 	h.Set("Content-Type", "application/json")
+	securityHeaders(h)
 	w.WriteHeader(status)
 	_, _ = w.Write(bytes.TrimSpace(b))
+}
+
+// securityHeaders are on every answer the server makes itself, as the
+// service's own answers carry them (httpapi.Wrap). API Gateway's own answers
+// in AWS carry neither: docs/SECURITY.md, "Response headers".
+func securityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
 }

@@ -557,3 +557,35 @@ func TestServerPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestServerOwnAnswersCarrySecurityHeaders: the answers the server makes
+// itself (no route, wrong method, too large, a failed function) are nosniff
+// and no-store, as the service's own answers are.
+func TestServerOwnAnswersCarrySecurityHeaders(t *testing.T) {
+	rec := &recorder{fn: "Fn", resp: func(events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return events.APIGatewayV2HTTPResponse{}, errors.New("boom")
+	}}
+	h, err := NewServer([]Route{{Method: "POST", Path: "/x", FunctionID: "Fn"}}, map[string]Handler{"Fn": rec.handle},
+		ServerOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		desc, method, path string
+		body               string
+		want               int
+	}{
+		{"no route", "GET", "/nowhere", "", 404},
+		{"another method", "GET", "/x", "", 405},
+		{"a body over the limit", "POST", "/x", strings.Repeat("a", MaxRequestBodyBytes+1), 413},
+		{"a failed function", "POST", "/x", "{}", 502},
+	} {
+		t.Run("case="+tc.desc, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			if w.Code != tc.want || w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Cache-Control") != "no-store" {
+				t.Fatalf("got %d %v", w.Code, w.Header())
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ var ErrNoSuchUser = httpapi.NotFound("The identity source has no such user.")
 // object's field names; an empty value means the source did not say.
 // Lengths and formats are checked by whoever stores them (users.PullRemote).
 type Claims struct {
-	Subject           string // sub: informational only
+	Subject           string // sub: the stable id an account is linked to (users.PullRemote)
 	FirstName         string // given_name
 	LastName          string // family_name
 	NativeName        string // native_name
@@ -257,11 +257,11 @@ func birthDate(s string) string {
 	return s
 }
 
-// httpURL keeps an absolute http(s) URL; anything else (javascript:, data:)
-// is not a picture the service will show.
+// httpURL keeps a link the service will show (httpapi.WebURLProblem, the
+// check a client's image goes through too); anything else (javascript:,
+// data:, credentials in the URL) is not a picture the service will show.
 func httpURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if httpapi.WebURLProblem(s) != "" {
 		return ""
 	}
 	return s

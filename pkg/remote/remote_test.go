@@ -99,6 +99,16 @@ func TestUserInfoMapsClaims(t *testing.T) {
 			want: remote.Claims{},
 		},
 		{
+			desc: "a picture a client's image would be refused for is ignored",
+			body: `{"picture":"https://user:pw@idp.example.org/p.png","given_name":"Grace"}`,
+			want: remote.Claims{FirstName: "Grace"},
+		},
+		{
+			desc: "a relative or non-web picture is ignored",
+			body: `{"picture":"/p/grace.png","given_name":"Grace"}`,
+			want: remote.Claims{FirstName: "Grace"},
+		},
+		{
 			desc: "a year-only birthdate is ignored",
 			body: `{"birthdate":"1906"}`,
 			want: remote.Claims{},

@@ -462,6 +462,9 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 		s.st.releaseClaim(usernameKey(u.Username), u.UUID),
 	}
 	items = append(items, s.st.countItems(u, nil)...)
+	if u.RemoteSub != "" { // the remote identity it was linked to (remote.go)
+		items = append(items, s.st.releaseClaim(remoteSubKey(u.RemoteSub), u.UUID))
+	}
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
 		if listingRaced(err) {

@@ -86,7 +86,8 @@ const (
 	MaxPageSize     = 300
 	// maxClaimLookups bounds the claims read with the authentication (a
 	// BatchGetItem holds at most 100 keys); longer username lists are
-	// filtered from the index instead.
+	// filtered in memory from the index, or from the users an email or
+	// username filter names (listByClaims).
 	maxClaimLookups = 90
 )
 
@@ -529,7 +530,7 @@ const (
 
 // plan picks how to answer q and the list it reads.
 func (q *ListQuery) plan() (listPlan, userList) {
-	if q.Email != "" || q.Username != "" || (len(q.UsernameList) > 0 && len(q.UsernameList) <= maxClaimLookups) {
+	if q.Email != "" || q.Username != "" || q.listByClaims() {
 		return planClaims, listAll
 	}
 	var bools []userList
@@ -564,6 +565,13 @@ func (q *ListQuery) plan() (listPlan, userList) {
 	return planScan, l
 }
 
+// listByClaims reports whether username_list is read through its claims:
+// only a list short enough for one BatchGetItem beside the others; a longer
+// one filters in memory what the other filters (or the index) give.
+func (q *ListQuery) listByClaims() bool {
+	return len(q.UsernameList) > 0 && len(q.UsernameList) <= maxClaimLookups
+}
+
 // claimKeys are the claims the email and username filters name.
 func (q *ListQuery) claimKeys() []map[string]types.AttributeValue {
 	var keys []map[string]types.AttributeValue
@@ -571,7 +579,10 @@ func (q *ListQuery) claimKeys() []map[string]types.AttributeValue {
 		keys = append(keys, emailKey(q.Email))
 	}
 	seen := map[string]bool{}
-	names := q.UsernameList
+	var names []string
+	if q.listByClaims() {
+		names = q.UsernameList
+	}
 	if q.Username != "" {
 		names = append([]string{q.Username}, names...)
 	}
@@ -666,7 +677,7 @@ func (st *store) claimedUsers(ctx context.Context, q ListQuery, got map[string]m
 	if q.Username != "" {
 		narrow([]string{holder(usernamePrefix + strings.ToLower(strings.TrimSpace(q.Username)))})
 	}
-	if len(q.UsernameList) > 0 {
+	if q.listByClaims() {
 		var set []string
 		for _, un := range q.UsernameList {
 			set = append(set, holder(usernamePrefix+strings.ToLower(strings.TrimSpace(un))))

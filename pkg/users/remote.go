@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/remote"
@@ -15,10 +19,30 @@ import (
 // MaxAffiliations bounds the affiliations a remote source may set.
 const MaxAffiliations = 50
 
-// PullRemote writes what the remote identity source says about target, in
-// one UpdateItem: the fields it gave, the list of those fields
-// (identity_provider_fields, which the user may then not change), the
-// provider's name, label and management URL, and identity_source.
+// MaxRemoteSub bounds the sub claim an account is linked to (OpenID Connect
+// allows at most 255 ASCII characters).
+const MaxRemoteSub = 255
+
+// The answers when the identity source's claims are not the account's.
+var (
+	errOtherIdentity = httpapi.Conflict("This account is linked to another identity at the identity source " +
+		"(its sub differs); nothing was changed.")
+	errIdentityTaken = httpapi.Conflict("That identity at the identity source is linked to another account; nothing was changed.")
+)
+
+// PullRemote writes what the remote identity source says about target: the
+// fields it gave, the list of those fields (identity_provider_fields, which
+// the user may then not change), the provider's name, label and management
+// URL, and identity_source.
+//
+// The source is asked by username, which users can change, so its answer is
+// bound to a stable id: the first pull links the account to the answer's
+// sub (remote_sub, with a REMOTESUB# claim in the same transaction, so a sub
+// links one account at most), and later pulls are applied only when the
+// sub is the linked one, in one UpdateItem. Every write is conditional on
+// the sub and username it checked. An answer without a sub is refused (502),
+// a sub other than the linked one or linked to another account is a 409;
+// neither writes anything.
 //
 // A value that fails the same checks as a PATCH is left out, unlocked, and
 // logged by field name. A field the source set before but no longer gives
@@ -26,6 +50,14 @@ const MaxAffiliations = 50
 // and registration_method is kept: an account that signed up here stays
 // "default" (or "admin") and only gains an identity_source.
 func (s *Service) PullRemote(ctx context.Context, target *User, c remote.Claims) (*User, error) {
+	sub := c.Subject
+	if sub == "" || len(sub) > MaxRemoteSub || !utf8.ValidString(sub) || strings.ContainsFunc(sub, unicode.IsControl) {
+		return nil, httpapi.BadGateway("The identity source's answer has no usable sub claim to link the account to.",
+			errors.New("remote: the answer's sub is missing, too long or not text"))
+	}
+	if target.RemoteSub != "" && target.RemoteSub != sub {
+		return nil, errOtherIdentity
+	}
 	now := s.now()
 	rc := s.cfg.Remote
 	in := ProfileInput{
@@ -87,11 +119,107 @@ func (s *Service) PullRemote(ctx context.Context, target *User, c remote.Claims)
 	setOrRemove("identity_provider_management_url", rc.ManagementURL, rc.ManagementURL == "")
 	setOrRemove("identity_source", rc.Name, rc.Name == "")
 
-	u, err := s.st.update(ctx, target, upd, exists())
-	if errors.Is(err, errConditionFailed) {
-		return nil, httpapi.NotFound("") // deleted while the source answered
+	// The answer is about the username asked for and links to sub: both
+	// must still hold when the write lands.
+	upd = upd.Set(expression.Name("remote_sub"), expression.Value(sub))
+	cond := expression.Name("username").Equal(expression.Value(target.Username)).And(
+		expression.AttributeNotExists(expression.Name("remote_sub")).Or(expression.Name("remote_sub").Equal(expression.Value(sub))))
+	if target.RemoteSub == sub {
+		u, err := s.st.update(ctx, target, upd, cond)
+		if errors.Is(err, errConditionFailed) {
+			return nil, s.pullRaced(ctx, target.UUID, sub)
+		}
+		return u, err
 	}
-	return u, err
+	return s.linkRemote(ctx, target, sub, upd, cond)
+}
+
+// linkRemote writes an account's first pull with the claim that links sub
+// to it, in one transaction. A claim whose holder no longer exists (an
+// account deleted while it was being linked, or an unactivated one that
+// expired) is taken over; one held by an existing account is a 409.
+func (s *Service) linkRemote(ctx context.Context, target *User, sub string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*User, error) {
+	id := target.UUID
+	item, err := s.st.userUpdate(target, upd, cond)
+	if err != nil {
+		return nil, err
+	}
+	stale := ""
+	for range 3 { // each round follows a holder that went away; more is a pathological race
+		_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: []types.TransactWriteItem{item, s.st.takeSubClaim(sub, id, stale)}})
+		if err == nil {
+			u, err := s.st.get(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil, httpapi.NotFound("") // deleted right after the write
+			}
+			return u, err
+		}
+		failed, conditional := txCanceled(err)
+		if !conditional {
+			return nil, dbError(err)
+		}
+		if failed[0] {
+			return nil, s.pullRaced(ctx, id, sub)
+		}
+		holder, err := s.st.claimHolder(ctx, remoteSubKey(sub))
+		if err != nil {
+			return nil, err
+		}
+		if holder != "" {
+			if _, err := s.st.get(ctx, holder); !errors.Is(err, ErrNotFound) {
+				if err != nil {
+					return nil, err
+				}
+				return nil, errIdentityTaken
+			}
+		}
+		stale = holder
+	}
+	return nil, httpapi.Unavailable(errors.New("remote: the sub claim kept changing hands"))
+}
+
+// pullRaced answers a pull whose write found the account changed since it
+// was read: deleted, linked to another sub, renamed, or its credentials
+// changed (store.go asRead).
+func (s *Service) pullRaced(ctx context.Context, id, sub string) error {
+	u, err := s.st.get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return httpapi.NotFound("") // deleted while the source answered
+	case err != nil:
+		return err
+	case u.RemoteSub != "" && u.RemoteSub != sub:
+		return errOtherIdentity
+	}
+	return httpapi.Unavailable(errors.New("remote: the account was renamed or its credentials changed while the identity source answered"))
+}
+
+// takeSubClaim is the transaction item that links sub to user: the claim
+// is free, already user's (two first pulls of one account at once), or held
+// by stale, an account that no longer exists.
+func (st *store) takeSubClaim(sub, user, stale string) types.TransactWriteItem {
+	cond := "attribute_not_exists(pk) OR #user = :u"
+	vals := map[string]types.AttributeValue{":u": str(user)}
+	if stale != "" {
+		cond += " OR #user = :stale"
+		vals[":stale"] = str(stale)
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(remoteSubKey(sub), user, 0),
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: vals}}
+}
+
+// claimHolder is the uuid holding claim k, "" when nobody does.
+func (st *store) claimHolder(ctx context.Context, k map[string]types.AttributeValue) (string, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return "", dbError(err)
+	}
+	u, _ := out.Item["user"].(*types.AttributeValueMemberS)
+	if u == nil {
+		return "", nil
+	}
+	return u.Value, nil
 }
 
 // given is a claim as a PATCH would send it: absent when empty.

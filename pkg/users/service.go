@@ -95,6 +95,11 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 		boundString(p, f.name, f.v, f.max)
 		*f.dst = *f.v
 	}
+	if in.Image != nil && *in.Image != "" {
+		if msg := httpapi.WebURLProblem(*in.Image); msg != "" {
+			p.add("image", msg) // the identity source's pictures pass the same check
+		}
+	}
 	if in.BirthDate != nil {
 		b := strings.TrimSpace(*in.BirthDate)
 		if b != "" {
@@ -348,6 +353,9 @@ func (st *store) replaceable(ctx context.Context, claims []map[string]types.Attr
 				taken[pkOf(k)] = true
 				t.removals = append(t.removals, st.releaseClaim(k, h.UUID))
 			}
+		}
+		if h.RemoteSub != "" { // the remote identity it was linked to (remote.go)
+			t.removals = append(t.removals, st.releaseClaim(remoteSubKey(h.RemoteSub), h.UUID))
 		}
 	}
 	return t, nil

@@ -29,14 +29,16 @@ type DB interface {
 
 var _ DB = (*dynamodb.Client)(nil)
 
-// Item keys. A user item, and one claim item per email and per username
-// that makes them unique through conditional writes.
+// Item keys. A user item, and one claim item per email, per username and
+// per remote identity (the identity source's sub) that makes them unique
+// through conditional writes.
 const (
-	userPrefix     = "USER#"
-	emailPrefix    = "EMAIL#"
-	usernamePrefix = "USERNAME#"
-	userSK         = "USER"
-	claimSK        = "CLAIM"
+	userPrefix      = "USER#"
+	emailPrefix     = "EMAIL#"
+	usernamePrefix  = "USERNAME#"
+	remoteSubPrefix = "REMOTESUB#"
+	userSK          = "USER"
+	claimSK         = "CLAIM"
 )
 
 // ErrNotFound is returned when an item does not exist.
@@ -52,6 +54,10 @@ func emailKey(email string) map[string]types.AttributeValue {
 
 func usernameKey(username string) map[string]types.AttributeValue {
 	return key(usernamePrefix+username, claimSK)
+}
+
+func remoteSubKey(sub string) map[string]types.AttributeValue {
+	return key(remoteSubPrefix+sub, claimSK)
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {

@@ -68,6 +68,7 @@ type User struct {
 	IdentityProviderManagementURL string     `dynamodbav:"identity_provider_management_url,omitempty"`
 	IdentityProviderFields        []string   `dynamodbav:"identity_provider_fields,omitempty"`
 	IdentitySource                string     `dynamodbav:"identity_source,omitempty"`
+	RemoteSub                     string     `dynamodbav:"remote_sub,omitempty"` // the identity source's sub, linked at the first pull (remote.go); never shown
 	Image                         string     `dynamodbav:"image,omitempty"`
 	Version                       int64      `dynamodbav:"version"`
 	PasswordHash                  string     `dynamodbav:"password_hash,omitempty"`
