@@ -82,10 +82,11 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	}
 	next := *target
 	if in.Username != nil {
-		next.Username = strings.TrimSpace(*in.Username)
-		if msg := ValidUsername(next.Username); msg != "" {
+		un, msg := ValidUsername(*in.Username)
+		if msg != "" {
 			p.add("username", msg)
 		}
+		next.Username = un
 	}
 	if in.Email != nil {
 		e, msg := ValidEmail(*in.Email)
@@ -185,7 +186,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if emailChanged {
 		upd = upd.Set(expression.Name("email"), expression.Value(next.Email))
 	} else if in.Email != nil && next.Email != target.Email {
-		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // case only
+		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // its canonical form
 	}
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
@@ -317,8 +318,11 @@ func (st *store) transactUpdate(ctx context.Context, u *User, upd expression.Upd
 // followingUsername is the username u gets when its email changes to
 // newEmail: a username that was the (default) lowercased email follows it.
 func followingUsername(u *User, newEmail string) (string, bool) {
-	un := NormalizeEmail(newEmail)
-	if u.Username != NormalizeEmail(u.Email) || un == u.Username || ValidUsername(un) != "" {
+	if u.Username != NormalizeEmail(u.Email) {
+		return "", false
+	}
+	un, msg := ValidUsername(NormalizeEmail(newEmail))
+	if msg != "" || un == u.Username {
 		return "", false
 	}
 	return un, true
