@@ -213,3 +213,50 @@ func TestIdentityUsernameLookAlikes(t *testing.T) {
 		t.Fatalf("the username claim is held by %q", holder)
 	}
 }
+
+func TestIdentityNonStaffCannotRewriteTheirEmail(t *testing.T) {
+	u := quickUser(t, "rewrite")
+	staff := env.NewStaff(t, "rewrite-staff", false)
+	path := "/api/users/" + u.UUID
+	before := userItem(t, u.UUID)
+	if attr(before, "email") != u.Email {
+		t.Fatalf("stored email %q, want %q", attr(before, "email"), u.Email)
+	}
+	for _, variant := range []string{strings.ToUpper(u.Email), strings.ToUpper(u.Email[:1]) + u.Email[1:], fullwidth(u.Email), " " + u.Email} {
+		t.Run("case=PATCH with "+variant+" is 403", func(t *testing.T) {
+			r := env.Do(t, "PATCH", path, map[string]any{"email": variant, "first_name": "Eve"}, auth(u)...)
+			m := envelope(t, r, http.StatusForbidden, "forbidden")
+			if !strings.Contains(m["error_description"].(string), "change_email") {
+				t.Fatalf("the refusal should point to change_email: %s", r.Body)
+			}
+			after := userItem(t, u.UUID)
+			if attr(after, "email") != u.Email || attr(after, "version") != attr(before, "version") || attr(after, "first_name") != "" {
+				t.Fatalf("a refused PATCH wrote: email %q, version %s -> %s, first_name %q",
+					attr(after, "email"), attr(before, "version"), attr(after, "version"), attr(after, "first_name"))
+			}
+		})
+	}
+	t.Run("case=the stored address byte for byte is no change", func(t *testing.T) {
+		cur := env.Do(t, "GET", path, nil, auth(u)...).JSON()
+		cur["last_name"] = "Echo"
+		r := env.Do(t, "PUT", path, cur, auth(u)...)
+		if r.Status != http.StatusOK || r.Str("email") != u.Email || r.Str("last_name") != "Echo" {
+			t.Fatalf("GET-modify-PUT: %d %s", r.Status, r.Body)
+		}
+		if got := attr(userItem(t, u.UUID), "email"); got != u.Email {
+			t.Fatalf("stored email %q", got)
+		}
+	})
+	t.Run("case=staff sending a case variant keep the canonical address", func(t *testing.T) {
+		r := env.Do(t, "PATCH", path, map[string]any{"email": strings.ToUpper(u.Email)}, auth(staff)...)
+		if r.Status != http.StatusOK || r.Str("email") != u.Email {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := attr(userItem(t, u.UUID), "email"); got != u.Email {
+			t.Fatalf("stored email %q, want %q", got, u.Email)
+		}
+		if holder := claimHolder(t, "EMAIL#"+u.Email); holder != u.UUID {
+			t.Fatalf("claim held by %q", holder)
+		}
+	})
+}

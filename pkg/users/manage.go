@@ -66,12 +66,15 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.IsActive != nil && *in.IsActive != target.IsActive {
 			denied = append(denied, "is_active")
 		}
-		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
+		// Only the stored address byte for byte (as GET-modify-PUT echoes it)
+		// is no change; a case or Unicode variant would rewrite it.
+		if in.Email != nil && *in.Email != target.Email {
 			return nil, httpapi.Forbidden("Change your email with change_email, which confirms the new address.")
 		}
 		if len(denied) > 0 {
 			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + ".")
 		}
+		in.Email = nil // the echo writes nothing
 	}
 	p := problems{}
 	if in.Password != nil {
@@ -186,7 +189,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if emailChanged {
 		upd = upd.Set(expression.Name("email"), expression.Value(next.Email))
 	} else if in.Email != nil && next.Email != target.Email {
-		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // its canonical form
+		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // its canonical form (staff only)
 	}
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
