@@ -289,8 +289,9 @@ func TestInputEmailNormalisation(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("sign-up: %d %s", r.Status, r.Body)
 	}
-	if r.Str("email") != email || r.Str("username") != strings.ToLower(email) {
-		t.Fatalf("stored email %q / username %q: want trimmed %q and its lower case", r.Str("email"), r.Str("username"), email)
+	// The canonical form (trimmed, lower case) is what is stored and claimed.
+	if r.Str("email") != strings.ToLower(email) || r.Str("username") != strings.ToLower(email) {
+		t.Fatalf("stored email %q / username %q: want the trimmed lower case of %q", r.Str("email"), r.Str("username"), email)
 	}
 	id := r.Str("uuid")
 	if got := claimHolder(t, "EMAIL#"+strings.ToLower(email)); got != id {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestWalkingSkeleton(t *testing.T) {
-	email := testenv.Email("Ada.Lovelace")
+	email := testenv.Email("ada.lovelace") // lower case: the canonical form is what is stored
 	pw := testenv.DefaultPassword
 
 	r := env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": pw, "first_name": "Ada", "last_name": "Lovelace"})

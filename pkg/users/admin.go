@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
@@ -31,10 +30,11 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, erro
 	if in.Username == nil {
 		p.add("username", "This field is required.")
 	} else {
-		username = strings.TrimSpace(*in.Username)
-		if msg := ValidUsername(username); msg != "" {
+		un, msg := ValidUsername(*in.Username)
+		if msg != "" {
 			p.add("username", msg)
 		}
+		username = un
 	}
 	if in.Password != nil {
 		if msgs := ValidPassword(*in.Password, email, username); len(msgs) > 0 {
@@ -99,7 +99,7 @@ func (s *Service) EnsureStaff(ctx context.Context, email, password string, staff
 	u, err := s.userByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {
 		t, f := true, false
-		in := ProfileInput{Email: &e, Username: ptr(strings.ToLower(e)), Password: &password, IsStaff: &staff, IsSupport: &support, IsActive: &t}
+		in := ProfileInput{Email: &e, Username: ptr(e), Password: &password, IsStaff: &staff, IsSupport: &support, IsActive: &t}
 		if !staff {
 			in.IsStaff = &f
 		}

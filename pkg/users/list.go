@@ -439,7 +439,7 @@ func (q *ListQuery) usernameSet() map[string]bool {
 	}
 	s := map[string]bool{}
 	for _, n := range q.UsernameList {
-		s[strings.ToLower(strings.TrimSpace(n))] = true
+		s[NormalizeUsername(n)] = true
 	}
 	return s
 }
@@ -452,7 +452,7 @@ func (q *ListQuery) matches(u *User, names map[string]bool) bool {
 	if q.Email != "" && NormalizeEmail(u.Email) != NormalizeEmail(q.Email) {
 		return false
 	}
-	if q.Username != "" && u.Username != strings.ToLower(strings.TrimSpace(q.Username)) {
+	if q.Username != "" && u.Username != NormalizeUsername(q.Username) {
 		return false
 	}
 	if names != nil && !names[u.Username] {
@@ -587,7 +587,7 @@ func (q *ListQuery) claimKeys() []map[string]types.AttributeValue {
 		names = append([]string{q.Username}, names...)
 	}
 	for _, un := range names {
-		un = strings.ToLower(strings.TrimSpace(un))
+		un = NormalizeUsername(un)
 		if un != "" && !seen[un] {
 			seen[un] = true
 			keys = append(keys, usernameKey(un))
@@ -675,12 +675,12 @@ func (st *store) claimedUsers(ctx context.Context, q ListQuery, got map[string]m
 		narrow([]string{holder(emailPrefix + NormalizeEmail(q.Email))})
 	}
 	if q.Username != "" {
-		narrow([]string{holder(usernamePrefix + strings.ToLower(strings.TrimSpace(q.Username)))})
+		narrow([]string{holder(usernamePrefix + NormalizeUsername(q.Username))})
 	}
 	if q.listByClaims() {
 		var set []string
 		for _, un := range q.UsernameList {
-			set = append(set, holder(usernamePrefix+strings.ToLower(strings.TrimSpace(un))))
+			set = append(set, holder(usernamePrefix+NormalizeUsername(un)))
 		}
 		narrow(set)
 	}

@@ -66,12 +66,15 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.IsActive != nil && *in.IsActive != target.IsActive {
 			denied = append(denied, "is_active")
 		}
-		if in.Email != nil && NormalizeEmail(*in.Email) != NormalizeEmail(target.Email) {
+		// Only the stored address byte for byte (as GET-modify-PUT echoes it)
+		// is no change; a case or Unicode variant would rewrite it.
+		if in.Email != nil && *in.Email != target.Email {
 			return nil, httpapi.Forbidden("Change your email with change_email, which confirms the new address.")
 		}
 		if len(denied) > 0 {
 			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + ".")
 		}
+		in.Email = nil // the echo writes nothing
 	}
 	p := problems{}
 	if in.Password != nil {
@@ -82,10 +85,11 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	}
 	next := *target
 	if in.Username != nil {
-		next.Username = strings.TrimSpace(*in.Username)
-		if msg := ValidUsername(next.Username); msg != "" {
+		un, msg := ValidUsername(*in.Username)
+		if msg != "" {
 			p.add("username", msg)
 		}
+		next.Username = un
 	}
 	if in.Email != nil {
 		e, msg := ValidEmail(*in.Email)
@@ -188,7 +192,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if emailChanged {
 		upd = upd.Set(expression.Name("email"), expression.Value(next.Email))
 	} else if in.Email != nil && next.Email != target.Email {
-		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // case only
+		upd = upd.Set(expression.Name("email"), expression.Value(next.Email)) // its canonical form (staff only)
 	}
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
@@ -320,8 +324,11 @@ func (st *store) transactUpdate(ctx context.Context, u *User, upd expression.Upd
 // followingUsername is the username u gets when its email changes to
 // newEmail: a username that was the (default) lowercased email follows it.
 func followingUsername(u *User, newEmail string) (string, bool) {
-	un := NormalizeEmail(newEmail)
-	if u.Username != NormalizeEmail(u.Email) || un == u.Username || ValidUsername(un) != "" {
+	if u.Username != NormalizeEmail(u.Email) {
+		return "", false
+	}
+	un, msg := ValidUsername(NormalizeEmail(newEmail))
+	if msg != "" || un == u.Username {
 		return "", false
 	}
 	return un, true

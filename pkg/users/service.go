@@ -160,16 +160,19 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 	} else {
 		email = e
 	}
-	username := strings.ToLower(email)
+	username := email
 	if in.Username != nil {
-		username = strings.TrimSpace(*in.Username)
-		if msg := ValidUsername(username); msg != "" {
+		un, msg := ValidUsername(*in.Username)
+		if msg != "" {
 			p.add("username", msg)
 		}
+		username = un
 	} else if email != "" {
-		if msg := ValidUsername(username); msg != "" {
+		un, msg := ValidUsername(email)
+		if msg != "" {
 			p.add("username", "Your email cannot serve as a username; choose one.")
 		}
+		username = un
 	}
 	if in.Password == nil || *in.Password == "" {
 		p.add("password", "This field is required.")

@@ -67,8 +67,15 @@ func key(pk, sk string) map[string]types.AttributeValue {
 	}
 }
 
-// NormalizeEmail is the form an email is compared and claimed in.
-func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+// NormalizeEmail is the form an email is compared and claimed in: the
+// canonical form ValidEmail gives, or, for a string it refuses (a filter,
+// a login that is a username), the trimmed lower case.
+func NormalizeEmail(e string) string {
+	if c, msg := ValidEmail(e); msg == "" {
+		return c
+	}
+	return strings.ToLower(strings.TrimSpace(e))
+}
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
@@ -126,11 +133,11 @@ func (st *store) get(ctx context.Context, id string) (*User, error) {
 }
 
 // lookup finds the uuid that holds an email or a username claim (email
-// first), in one request; when r is given its counter is read in the same
+// first), in one request, login normalised as each is (NormalizeEmail,
+// NormalizeUsername); when r is given its counter is read in the same
 // request and returned.
 func (st *store) lookup(ctx context.Context, login string, r *rate) (string, int, error) {
-	login = strings.TrimSpace(login)
-	keys := []map[string]types.AttributeValue{emailKey(login), usernameKey(strings.ToLower(login))}
+	keys := []map[string]types.AttributeValue{emailKey(login), usernameKey(NormalizeUsername(login))}
 	if r != nil {
 		keys = append(keys, r.key)
 	}

@@ -5,7 +5,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/example/accounts/pkg/secret"
 	"github.com/example/accounts/pkg/users"
@@ -19,6 +22,9 @@ func FuzzValidEmail(f *testing.F) {
 		strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com",
 		strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com",
 		"a@b.c\n", "=?utf-8?q?a?=@b.c", "a.@b.c", ".a@b.c",
+		"\u212aate@example.com", "\u0130nci@example.com", "cafe\u0301@example.com", "foo@example.com\u200b",
+		"\u0430dmin@example.com", "admin@ex\u0430mple.com", "ada@xn--exmple-cua.com", "ｆｏｏ@ｅｘａｍｐｌｅ．ｃｏｍ",
+		"foo@exam\u00adple.com", "foo\u202e@example.com", "Stra\u00dfe@stra\u00dfe.de", "山田たろう@example.jp",
 	} {
 		f.Add(s)
 	}
@@ -33,15 +39,34 @@ func FuzzValidEmail(f *testing.F) {
 		if len(e) > users.MaxEmail {
 			t.Fatalf("accepted %d bytes: %q", len(e), e)
 		}
-		if e != strings.TrimSpace(e) || e != strings.TrimSpace(in) {
-			t.Fatalf("accepted %q as %q: not the trimmed input", in, e)
-		}
 		a, err := mail.ParseAddress(e)
 		if err != nil || a.Address != e || a.Name != "" {
 			t.Fatalf("accepted %q, which net/mail reads as %v, %v", e, a, err)
 		}
 		if again, msg := users.ValidEmail(e); again != e || msg != "" {
 			t.Fatalf("not idempotent: %q -> %q (%s)", e, again, msg)
+		}
+		if n := users.NormalizeEmail(in); n != e {
+			t.Fatalf("the claim of %q would be %q, not the stored %q", in, n, e)
+		}
+		if !norm.NFKC.IsNormalString(e) {
+			t.Fatalf("accepted %q, which is not NFKC", e)
+		}
+		for _, r := range e {
+			if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+				t.Fatalf("accepted %q, which holds %U", e, r)
+			}
+		}
+		at := strings.LastIndexByte(e, '@')
+		if d := e[at+1:]; d != strings.ToLower(d) || strings.IndexFunc(d, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+			t.Fatalf("accepted %q, whose domain is not lower-case ASCII", e)
+		}
+		if up, _ := users.ValidEmail(asciiUpper(e)); up != e {
+			t.Fatalf("%q in capitals is %q, another claim", e, up)
+		}
+		if trimmed := strings.TrimSpace(in); isASCII(trimmed) && e != strings.ToLower(trimmed) {
+			// ASCII addresses keep the claims they always had.
+			t.Fatalf("accepted the ASCII %q as %q, not its lower case", in, e)
 		}
 	})
 }
@@ -52,15 +77,45 @@ func FuzzValidUsername(f *testing.F) {
 	for _, s := range []string{
 		"ada", "ada.lovelace+test@example.com", "", " ", "Ada", "ada lovelace", "a_b-c",
 		strings.Repeat("a", 128), strings.Repeat("a", 129), "ä", "a\n", "\u212a", "ǆ", "a/b", "a\x00",
+		".", "..", "...", "\u0130", "cafe\u0301", "kate\u200b", "ｋａｔｅ", "k\u0430te",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, u string) {
-		ok := users.ValidUsername(u) == ""
-		if want := usernamePattern.MatchString(u); ok != want {
-			t.Fatalf("ValidUsername(%q) accepted=%v, the contract's pattern says %v", u, ok, want)
+		c, msg := users.ValidUsername(u)
+		if msg != "" {
+			if c != "" {
+				t.Fatalf("refused %q (%s) but returned %q", u, msg, c)
+			}
+		} else {
+			if !usernamePattern.MatchString(c) || strings.Trim(c, ".") == "" {
+				t.Fatalf("ValidUsername(%q) accepted %q, which the contract's rule refuses", u, c)
+			}
+			if again, msg := users.ValidUsername(c); again != c || msg != "" {
+				t.Fatalf("not idempotent: %q -> %q (%s)", c, again, msg)
+			}
+			if up, _ := users.ValidUsername(strings.ToUpper(c)); up != c {
+				t.Fatalf("%q in capitals is %q, another name", c, up)
+			}
+		}
+		if trimmed := strings.TrimSpace(u); usernamePattern.MatchString(trimmed) && strings.Trim(trimmed, ".") != "" && c != trimmed {
+			// A name the contract's rule allows is itself: no account's name moves.
+			t.Fatalf("ValidUsername(%q) = %q, %q", u, c, msg)
 		}
 	})
+}
+
+func asciiUpper(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+}
+
+func isASCII(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) < 0
 }
 
 func FuzzValidPassword(f *testing.F) {
