@@ -28,7 +28,9 @@ type RateLimits struct {
 	ChangeEmailUser RateLimit // RATE_LIMIT_CHANGE_EMAIL_USER, default 5/1h
 	// MailAddress bounds the mails that sign-up, resend and reset send to
 	// one address, whoever asks: no one can flood a mailbox from many IPs.
-	MailAddress RateLimit // RATE_LIMIT_MAIL_ADDRESS, default 5/1h
+	// The window is short (15 min) because anyone can fill it: it bounds a
+	// flood to 20 mails an hour and a blocked owner's wait to 15 minutes.
+	MailAddress RateLimit // RATE_LIMIT_MAIL_ADDRESS, default 5/15m
 }
 
 // DefaultRateLimits are the limits when nothing is set.
@@ -41,7 +43,7 @@ var DefaultRateLimits = RateLimits{
 
 	ChangeEmail:     RateLimit{20, time.Hour},
 	ChangeEmailUser: RateLimit{5, time.Hour},
-	MailAddress:     RateLimit{5, time.Hour},
+	MailAddress:     RateLimit{5, 15 * time.Minute},
 }
 
 // ParseRateLimit reads "<count>/<window>".

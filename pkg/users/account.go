@@ -108,7 +108,9 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, ip string) (*
 	if NormalizeEmail(e) == NormalizeEmail(u.Email) {
 		return nil, httpapi.Invalid(map[string][]string{"email": {"This is already the account's email."}})
 	}
-	if err := s.hitAll(ctx, s.rateFor(actionChangeEmailUser, u.UUID), s.rateFor(ActionChangeEmail, ip)); err != nil {
+	// Per user, per client IP, and per address mailed (whoever asks, as for
+	// sign-up, resend and reset).
+	if err := s.hitAll(ctx, s.rateFor(actionChangeEmailUser, u.UUID), s.rateFor(ActionChangeEmail, ip), s.rateForAddress(NormalizeEmail(e))); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -195,23 +197,8 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 func (s *Service) ChangePassword(ctx context.Context, actor, target *User, current, next string) error {
 	self := actor.UUID == target.UUID
 	p := problems{}
-	cond := expression.ConditionBuilder{}
-	if self {
-		// The current password is a password check like a login's: it
-		// counts toward the lockout, so a stolen token cannot guess it.
-		now := s.Now().UTC()
-		if w := target.lockWait(now); w > 0 {
-			return lockedOut(w)
-		}
-		if current == "" {
-			p.add("current_password", "This field is required.")
-		} else if !secret.CheckPassword(current, target.PasswordHash) {
-			if err := s.recordFailure(ctx, target, nil, now); err != nil {
-				return err
-			}
-			p.add("current_password", "The current password is wrong.")
-		}
-		cond = verified(target)
+	if self && current == "" {
+		p.add("current_password", "This field is required.")
 	}
 	if next == "" {
 		p.add("new_password", "This field is required.")
@@ -220,6 +207,21 @@ func (s *Service) ChangePassword(ctx context.Context, actor, target *User, curre
 	}
 	if len(p) > 0 {
 		return httpapi.Invalid(p)
+	}
+	cond := expression.ConditionBuilder{}
+	if self {
+		// The current password is a password check like a login's: it is
+		// reserved against the lockout before the hash, so a stolen token
+		// cannot guess it, not even in a concurrent burst.
+		now := s.Now().UTC()
+		var err error
+		if target, err = s.reserve(ctx, target, nil, now); err != nil {
+			return err
+		}
+		if !secret.CheckPassword(current, target.PasswordHash) {
+			return httpapi.Invalid(map[string][]string{"current_password": {"The current password is wrong."}})
+		}
+		cond = verified(target).And(ours(target, now))
 	}
 	if err := s.setPassword(ctx, target, next, cond); err != nil {
 		return s.writeFailed(ctx, target, err)

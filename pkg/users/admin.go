@@ -36,6 +36,9 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, erro
 		}
 		username = un
 	}
+	if msg := usernameIsAnotherEmail(username, email); msg != "" && email != "" {
+		p.add("username", msg)
+	}
 	if in.Password != nil {
 		if msgs := ValidPassword(*in.Password, email, username); len(msgs) > 0 {
 			p["password"] = append(p["password"], msgs...)

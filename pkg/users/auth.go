@@ -71,33 +71,62 @@ func failuresAre(n int) expression.ConditionBuilder {
 	return c
 }
 
-// recordFailure counts one failed password check on u, setting the lock
-// from the fifth on. The write is conditional on the count it read, and
-// read again on a race, so concurrent failures are each counted and the
-// lock follows the true count.
-func (s *Service) recordFailure(ctx context.Context, u *User, r *rate, now time.Time) error {
-	// Each round one of the racing writers wins, so a burst of n failures
-	// settles within n rounds; the bound only stops a pathological loop.
+// reserve counts a password check on u as a failure before the hash is
+// computed: one write, conditional on the failure count read and on no
+// lock, that sets the count (and the lock from the fifth on) and, when r is
+// given, counts the client IP's window exactly in the same transaction.
+// So a concurrent burst gets no more guesses checked than the lockout
+// allows, and a full window or a lock refuses before any hash. A correct
+// password then clears the count in the caller's own write, conditional
+// on ours(u). On a race it reads again (a changed credential epoch is read
+// too, and the password is then checked against what was read).
+func (s *Service) reserve(ctx context.Context, u *User, r *rate, now time.Time) (*User, error) {
+	// Each round one of the racing writers wins, so a burst of n settles
+	// within n rounds; the bound only stops a pathological loop.
 	for round := range 64 {
 		if round > 0 {
 			time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
 		}
+		if w := u.lockWait(now); w > 0 {
+			if err := s.hit(ctx, r); err != nil {
+				return nil, err
+			}
+			return nil, lockedOut(w)
+		}
 		fails := u.FailedLogins + 1
 		upd := expression.Set(expression.Name("failed_logins"), expression.Value(fails))
+		var until int64
 		if d := lockoutFor(fails); d > 0 {
-			upd = upd.Set(expression.Name("locked_until"), expression.Value(now.Add(d).UnixMilli()))
+			until = now.Add(d).UnixMilli()
+			upd = upd.Set(expression.Name("locked_until"), expression.Value(until))
 		}
-		_, err := s.st.writeUser(ctx, u, upd, failuresAre(u.FailedLogins), r)
+		_, err := s.st.writeUser(ctx, u, upd, failuresAre(u.FailedLogins).And(notLocked(now)), r.exact())
+		if err == nil {
+			nu := *u
+			nu.FailedLogins = fails
+			if until != 0 {
+				nu.LockedUntil = until
+			}
+			return &nu, nil
+		}
 		if !errors.Is(err, errConditionFailed) {
-			return err
+			return nil, err // a full window's 429, or a failure
 		}
 		if u, err = s.st.get(ctx, u.UUID); errors.Is(err, ErrNotFound) {
-			return nil
+			return nil, errBadCredentials
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return httpapi.Unavailable(errors.New("failed-login count kept changing"))
+	return nil, httpapi.Unavailable(errors.New("failed-login count kept changing"))
+}
+
+// ours is the condition, on the write of a check that reserve let through,
+// that no other attempt locked the account meanwhile: the count is still
+// the one this check set (a lock it set itself is its own to clear), or
+// no lock holds.
+func ours(u *User, now time.Time) expression.ConditionBuilder {
+	return expression.Name("failed_logins").Equal(expression.Value(u.FailedLogins)).Or(notLocked(now))
 }
 
 // afterRace re-reads u after a conditional write of a successful login
@@ -131,22 +160,18 @@ func verified(u *User) expression.ConditionBuilder {
 	return expression.Name("password_hash").Equal(expression.Value(u.PasswordHash))
 }
 
-// checkPassword verifies login and password, applying the lockout and,
-// when r is given, the per-IP limit: read in the same request as the
-// login's claims and refused before any hash, and counted on every failure
-// (HTTP Basic; a JSON login counts its attempt exactly before calling this,
-// and passes nil). It answers unknown logins and wrong passwords alike: the
-// same status and body, and the same work (a dummy hash, a read and a write
-// where the account would have them). On success the caller's own write
-// must carry verified and notLocked.
+// checkPassword verifies login and password under the lockout and, when r
+// is given, the per-IP limit: both are counted before the hash (reserve),
+// so a refused check costs none. It answers unknown logins and wrong
+// passwords alike: the same status and body, and the same work (the
+// claims, a user read, one write: the reservation, or for an unknown login
+// a decoy counter in its place, and one hash). On success the caller's own
+// write must clear the failures under verified and ours.
 func (s *Service) checkPassword(ctx context.Context, login, password string, r *rate) (*User, error) {
 	now := s.Now().UTC() // not truncated: a lockout is as long as it says
-	id, count, err := s.st.lookup(ctx, login, r)
+	id, _, err := s.st.lookup(ctx, login, nil)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
-	}
-	if r != nil && count >= r.limit {
-		return nil, r.refused(now)
 	}
 	if id == "" {
 		// No such login: spend what a wrong password spends.
@@ -156,44 +181,24 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if r == nil {
-		// Nothing to count: the decoy write stands in for a failure's.
-		r = s.decoyRate()
-	}
 	if u == nil {
-		secret.CheckPassword(password, "")
-		if err := s.hit(ctx, r); err != nil {
+		if err := s.decoyWrite(ctx, r); err != nil {
 			return nil, err
 		}
+		secret.CheckPassword(password, "")
 		return nil, errBadCredentials
 	}
-	if w := u.lockWait(now); w > 0 {
-		if err := s.hit(ctx, r); err != nil {
-			return nil, err
-		}
-		return nil, lockedOut(w)
+	if u, err = s.reserve(ctx, u, r, now); err != nil {
+		return nil, err
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
-		if r.decoy {
-			r = nil
-		}
-		if err := s.recordFailure(ctx, u, r, now); err != nil {
-			return nil, err
-		}
-		return nil, errBadCredentials
+		return nil, errBadCredentials // counted by the reservation
 	}
-	var refuse error
 	switch {
 	case u.Status == StatusUnverified:
-		refuse = httpapi.Unauthorized("This account is not activated yet: open the link in the activation email, or ask for a new one.")
+		return nil, httpapi.Unauthorized("This account is not activated yet: open the link in the activation email, or ask for a new one.")
 	case !u.IsActive || u.Status == StatusDisabled:
-		refuse = httpapi.Unauthorized("This account is disabled.")
-	}
-	if refuse != nil {
-		if err := s.hit(ctx, r); err != nil {
-			return nil, err
-		}
-		return nil, refuse
+		return nil, httpapi.Unauthorized("This account is disabled.")
 	}
 	return u, nil
 }
@@ -235,10 +240,7 @@ type LoginResult struct {
 // goes on only if the password it verified is still the account's (then it
 // answers with the winner's token, or 429 if a lock won).
 func (s *Service) Login(ctx context.Context, login, password, ip string) (*LoginResult, error) {
-	if err := s.hit(ctx, s.rateFor(ActionLogin, ip)); err != nil {
-		return nil, err
-	}
-	u, err := s.checkPassword(ctx, login, password, nil)
+	u, err := s.checkPassword(ctx, login, password, s.rateFor(ActionLogin, ip))
 	if err != nil {
 		return nil, err
 	}
@@ -258,10 +260,10 @@ func (s *Service) Login(ctx context.Context, login, password, ip string) (*Login
 			opened = err == nil
 		}
 		if opened {
-			cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(verified(u), notLocked(now))
+			cond := expression.Name("token_hash").Equal(expression.Value(u.TokenHash)).And(verified(u), ours(u, now))
 			nu, err = s.st.update(ctx, u, loggedIn(expression.UpdateBuilder{}), cond)
 		} else {
-			tok, nu, err = s.issueToken(ctx, u, loggedIn, verified(u), notLocked(now))
+			tok, nu, err = s.issueToken(ctx, u, loggedIn, verified(u), ours(u, now))
 		}
 		if err == nil {
 			nu.IPAddress, nu.FailedLogins, nu.LockedUntil = ip, 0, 0
@@ -386,33 +388,36 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		if !ok || login == "" || len(login) > MaxEmail || len(password) > 4*MaxPassword {
 			return nil, httpapi.Unauthorized("Invalid basic credentials.")
 		}
-		// Basic failures count toward the per-IP login limit and the
-		// lockout like a JSON login's; successes count toward neither, as
-		// a Basic client authenticates every request.
-		u, err := s.checkPassword(ctx, login, password, s.rateFor(ActionLogin, httpapi.ClientIP(ctx)))
+		// Basic attempts are counted like a JSON login's, before the hash
+		// (toward the per-IP login limit and the lockout); a success gives
+		// its IP count back and clears the failures, as a Basic client
+		// authenticates every request.
+		r := s.rateFor(ActionLogin, httpapi.ClientIP(ctx))
+		u, err := s.checkPassword(ctx, login, password, r)
 		if err != nil {
 			return nil, err
 		}
-		// Check that no failure locked the account while the password was
-		// being hashed: clearing the failures is conditional on it; with none
-		// to clear, one read tells. Whatever the request then writes is
-		// conditional on the credential epoch verified here (asRead).
+		// The clearing is conditional on the password verified and on no
+		// other attempt having locked the account while this one was hashed.
+		// Whatever the request then writes is conditional on the credential
+		// epoch verified here (asRead).
 		now := s.Now().UTC()
-		if u.FailedLogins > 0 || u.LockedUntil != 0 {
-			nu, err := s.st.update(ctx, u, clearFailures(expression.UpdateBuilder{}), notLocked(now).And(verified(u)))
-			if errors.Is(err, errConditionFailed) {
-				_, err = s.afterRace(ctx, u, now)
-				if err == nil {
-					err = errBadCredentials
-				}
+		nu, err := s.st.writeUser(ctx, u, clearFailures(expression.UpdateBuilder{}), verified(u).And(ours(u, now)), r.refund())
+		if errors.Is(err, errConditionFailed) {
+			_, err = s.afterRace(ctx, u, now)
+			if err == nil {
+				err = errBadCredentials
 			}
-			if err != nil {
-				return nil, err
-			}
-			u = nu
-		} else if u, err = s.afterRace(ctx, u, now); err != nil {
+		}
+		if err != nil {
 			return nil, err
 		}
+		if nu == nil {
+			// Written with the IP's refund in one transaction: apply it here.
+			nu = u
+			nu.FailedLogins, nu.LockedUntil = 0, 0
+		}
+		u = nu
 		httpapi.SetUser(ctx, u.UUID)
 		return &Principal{User: u}, nil
 	}
@@ -467,11 +472,10 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 	}
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
-		if listingRaced(err) {
-			return errListingRace()
-		}
 		if failed, conditional := txCanceled(err); conditional && failed[0] {
-			return httpapi.NotFound("")
+			// Gone (404), its credentials changed since it was read (401),
+			// or its listing fields did (a race to retry).
+			return s.writeFailed(ctx, u, errConditionFailed)
 		}
 		return dbError(err)
 	}

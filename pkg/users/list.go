@@ -262,33 +262,22 @@ func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 }
 
 // userDelete is the transaction item that deletes u's item, guarded like any
-// listing change; it returns the old item on a failed check, so that
-// listingRaced tells a race from a missing user.
+// listing change (a failed check is told apart by Service.writeFailed).
 func (st *store) userDelete(u *User) types.TransactWriteItem {
 	// The claims deleted beside it are the email and username read: the
 	// user must still hold those, or a claim taken meanwhile would be left.
 	// Its listing fields too, listed or not as read: an account activated
 	// meanwhile must leave the counts with its delete.
-	cond := exists().And(expression.Name("email").Equal(expression.Value(u.Email)), listingGuard(u))
+	// And the credential epoch read (asRead): a delete authenticated before
+	// a reset, a password change or a disable does not happen after it.
+	cond := asRead(u).And(expression.Name("email").Equal(expression.Value(u.Email)), listingGuard(u))
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil { // only for an empty builder, which this is not
 		return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: userKey(u.UUID),
 			ConditionExpression: aws.String("attribute_exists(pk)")}}
 	}
 	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: userKey(u.UUID),
-		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}}
-}
-
-// listingRaced reports whether a transaction failed on its first item while
-// that item exists: its listing fields changed since they were read.
-func listingRaced(err error) bool {
-	var tc *types.TransactionCanceledException
-	if !errors.As(err, &tc) || len(tc.CancellationReasons) == 0 {
-		return false
-	}
-	r := tc.CancellationReasons[0]
-	return aws.ToString(r.Code) == "ConditionalCheckFailed" && len(r.Item) > 0
+		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}
 }
 
 // errListingRace answers a write that lost a race with another change of

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/secret"
 )
 
 // CanSee reports whether actor may read target: themselves, staff, support.
@@ -98,6 +99,11 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		}
 		next.Email = e
 	}
+	if in.Username != nil && next.Username != target.Username {
+		if msg := usernameIsAnotherEmail(next.Username, next.Email); msg != "" {
+			p.add("username", msg)
+		}
+	}
 	if in.Username == nil && in.Email != nil {
 		if un, follows := followingUsername(target, next.Email); follows {
 			next.Username = un
@@ -180,10 +186,24 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		// could do (reset, activation codes) ends with the epoch.
 		epochMoves = true
 	}
-	if epochMoves {
-		upd = newEpoch(upd) // which drops the activation code too
-	} else if dropActivation {
-		upd = upd.Remove(expression.Name("code_activation"))
+	var setPassword secret.Bearer
+	switch {
+	case dropActivation && next.IsActive:
+		// Staff enabling an account nobody activated: whoever signed up
+		// with the address may not be its owner, so the sign-up's password
+		// goes, the epoch moves on and the address is mailed a code to set
+		// one, as for an account staff create without a password.
+		var err error
+		if setPassword, err = secret.NewCode(target.UUID); err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		c := Code{Hash: secret.Hash(setPassword.Value), Expires: now.Add(ResetTTL), Epoch: target.CredEpoch + 1}
+		upd = revokeToken(upd.Add(expression.Name("cred_epoch"), expression.Value(1))).
+			Remove(expression.Name("password_hash")).Remove(expression.Name("code_activation")).
+			Remove(expression.Name("code_email_change")).Remove(expression.Name("requested_email")).
+			Set(expression.Name("code_reset"), expression.Value(c))
+	case epochMoves:
+		upd = newEpoch(upd)
 	}
 	if hasVersion {
 		cond = cond.And(expression.Name("version").Equal(expression.Value(want)))
@@ -223,7 +243,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		return nu, err
 	}
 	if !emailChanged && !usernameChanged && !activating && !relisted {
-		return s.notifyEmailChange(ctx, target, now, emailChanged)(conflict(s.st.update(ctx, target, upd, cond)))
+		return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.update(ctx, target, upd, cond)))
 	}
 	// Claims move with the fields: release the old, take the new, in the
 	// same transaction as the user's write.
@@ -242,17 +262,24 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
 	}
-	return s.notifyEmailChange(ctx, target, now, emailChanged)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
+	return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
 
-// notifyEmailChange tells the old address of a staff email change once it
-// is written.
-func (s *Service) notifyEmailChange(ctx context.Context, before *User, now time.Time, changed bool) func(*User, error) (*User, error) {
+// notifyEmailChange sends, once a staff change is written, the notice of
+// an email change to the old address, and the set-password code of an
+// account staff enabled before anyone activated it.
+func (s *Service) notifyEmailChange(ctx context.Context, before *User, now time.Time, changed bool, setPassword string) func(*User, error) (*User, error) {
 	return func(nu *User, err error) (*User, error) {
-		if err == nil && changed {
+		if err != nil {
+			return nu, err
+		}
+		if changed {
 			s.send(ctx, before.UUID, emailChangedNotice(before.Email, nu.Email, now, s.cfg.SupportEmail))
+		}
+		if setPassword != "" {
+			s.send(ctx, before.UUID, setPasswordMail(nu.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", setPassword)))
 		}
 		return nu, err
 	}

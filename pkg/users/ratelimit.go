@@ -46,6 +46,10 @@ type rate struct {
 	// guard makes the count, where it rides in another write's
 	// transaction, refuse that write when the window is full.
 	guard bool
+	// giveBack makes the write take one request off the count instead.
+	giveBack bool
+	// message is the 429's sentence, when not the per-IP one.
+	message string
 }
 
 // exact returns r (nil stays nil) guarded: see writeUser.
@@ -55,6 +59,17 @@ func (r *rate) exact() *rate {
 	}
 	g := *r
 	g.guard = true
+	return &g
+}
+
+// refund returns r (nil stays nil) as the write that gives one request
+// back to its window: a Basic success's (auth.go).
+func (r *rate) refund() *rate {
+	if r == nil {
+		return nil
+	}
+	g := *r
+	g.giveBack = true
 	return &g
 }
 
@@ -102,7 +117,11 @@ func (s *Service) rateFor(action, ip string) *rate {
 // as a hash: rate items are not a directory of who asked for what.
 func (s *Service) rateForAddress(email string) *rate {
 	sum := sha256.Sum256([]byte(email))
-	return s.rateFor(actionMailAddress, hex.EncodeToString(sum[:16]))
+	r := s.rateFor(actionMailAddress, hex.EncodeToString(sum[:16]))
+	if r != nil {
+		r.message = "Too many mails to this address for now; try again later."
+	}
+	return r
 }
 
 // hitAll counts one request on each counter (nil ones are off) in one
@@ -141,17 +160,25 @@ func (s *Service) hitAll(ctx context.Context, rs ...*rate) error {
 // refused is the 429 for a full window.
 func (r *rate) refused(now time.Time) error {
 	wait := int(math.Ceil(r.end.Sub(now).Seconds()))
-	return httpapi.TooManyRequests("Too many requests from your address; try again later.", wait)
+	msg := r.message
+	if msg == "" {
+		msg = "Too many requests from your address; try again later."
+	}
+	return httpapi.TooManyRequests(msg, wait)
 }
 
 // item is the write that counts one request; guarded, it is refused when
 // the window is full.
 func (r *rate) item(table string, guarded bool) types.TransactWriteItem {
+	one := int64(1)
+	if r.giveBack {
+		one, guarded = -1, false
+	}
 	u := &types.Update{TableName: aws.String(table), Key: r.key,
 		UpdateExpression:         aws.String("ADD #n :one SET #ttl = if_not_exists(#ttl, :ttl)"),
 		ExpressionAttributeNames: map[string]string{"#n": "n", "#ttl": "ttl"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": n(1), ":ttl": n(r.end.Add(time.Minute).Unix()),
+			":one": n(one), ":ttl": n(r.end.Add(time.Minute).Unix()),
 		}}
 	if guarded {
 		u.ConditionExpression = aws.String("attribute_not_exists(#n) OR #n < :limit")
@@ -192,7 +219,7 @@ func (st *store) writeUser(ctx context.Context, u *User, upd expression.UpdateBu
 	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		item,
-		r.item(st.table, r.guard),
+		r.item(st.table, r.guard && !r.giveBack),
 	}})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {

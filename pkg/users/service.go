@@ -174,6 +174,9 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 		}
 		username = un
 	}
+	if msg := usernameIsAnotherEmail(username, email); msg != "" && email != "" {
+		p.add("username", msg)
+	}
 	if in.Password == nil || *in.Password == "" {
 		p.add("password", "This field is required.")
 	} else if msgs := ValidPassword(*in.Password, email, username); len(msgs) > 0 {
@@ -436,13 +439,13 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	if err != nil {
 		return nil, err
 	}
-	if w := u.lockWait(s.Now().UTC()); w > 0 {
-		return nil, lockedOut(w)
+	// The password check is reserved against the lockout before the hash,
+	// as a login's is.
+	checked := s.Now().UTC()
+	if u, err = s.reserve(ctx, u, nil, checked); err != nil {
+		return nil, err
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
-		if err := s.recordFailure(ctx, u, nil, s.Now().UTC()); err != nil {
-			return nil, err
-		}
 		return nil, httpapi.Invalid(map[string][]string{"password": {"This is not the password chosen at sign-up."}})
 	}
 	upd := clearFailures(bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
@@ -452,7 +455,7 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	// Activation lists the account: its index keys and counts (list.go).
 	active := *u
 	active.Status, active.IsActive = StatusEnabled, true
-	cond := expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)).And(verified(u), notLocked(s.Now().UTC()))
+	cond := expression.Name("code_activation.hash").Equal(expression.Value(c.Hash)).And(verified(u), ours(u, checked))
 	upd, cond, counts, _ := s.st.listingWrite(u, &active, upd, cond)
 	item, err := s.st.userUpdate(u, upd, cond)
 	if err != nil {

@@ -296,3 +296,17 @@ func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
 }
+
+// usernameIsAnotherEmail is the problem with a username that is an email
+// address other than the account's own: whoever holds it would receive
+// logins meant for that address's owner (a login is looked up as an email,
+// then as a username) and block the owner's default sign-up.
+func usernameIsAnotherEmail(username, email string) string {
+	if !strings.Contains(username, "@") {
+		return ""
+	}
+	if e, msg := ValidEmail(username); msg != "" || e == email {
+		return ""
+	}
+	return "A username that is an email address must be the account's own email."
+}
