@@ -25,6 +25,8 @@ func TestBasicAuthOnEveryRoute(t *testing.T) {
 	anonymous := map[string]bool{
 		"POST /api/auth/activate": true, "GET /api/auth/activate": true, "POST /api/auth/activation/resend": true,
 		"POST /api/auth/login": true, "POST /api/auth/password_reset": true, "POST /api/auth/password_reset/confirm": true,
+		// UbiOps' sign-up ignores the Authorization its client always sends.
+		"POST /user": true,
 	}
 	for _, rt := range tpl.Routes {
 		if anonymous[rt.Key()] {

@@ -165,7 +165,7 @@ func TestSignUpRefusals(t *testing.T) {
 		field  string
 	}{
 		{desc: "duplicate email, other case", body: map[string]any{"email": strings.ToUpper(taken), "password": testenv.DefaultPassword}, status: 400},
-		{desc: "duplicate username", body: map[string]any{"email": testenv.Email("x"), "username": strings.ToLower(taken), "password": testenv.DefaultPassword}, status: 400},
+		{desc: "username that is another's email", body: map[string]any{"email": testenv.Email("x"), "username": strings.ToLower(taken), "password": testenv.DefaultPassword}, status: 400, field: "username"},
 		{desc: "missing email", body: map[string]any{"password": testenv.DefaultPassword}, status: 400, field: "email"},
 		{desc: "bad email", body: map[string]any{"email": "not-an-email", "password": testenv.DefaultPassword}, status: 400, field: "email"},
 		{desc: "short password", body: map[string]any{"email": testenv.Email("s"), "password": "short"}, status: 400, field: "password"},

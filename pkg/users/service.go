@@ -439,13 +439,19 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	if err != nil {
 		return nil, err
 	}
-	// The password check is reserved against the lockout before the hash,
-	// as a login's is.
+	// A wrong password counts toward the lockout. Unlike a login's, it is
+	// counted after the hash, which keeps activation within its two
+	// requests: a burst of guesses here needs the code, that is the
+	// mailbox, whose owner can simply sign up again (which replaces the
+	// account) rather than guess.
 	checked := s.Now().UTC()
-	if u, err = s.reserve(ctx, u, nil, checked); err != nil {
-		return nil, err
+	if w := u.lockWait(checked); w > 0 {
+		return nil, lockedOut(w)
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
+		if _, err := s.reserve(ctx, u, nil, checked); err != nil {
+			return nil, err
+		}
 		return nil, httpapi.Invalid(map[string][]string{"password": {"This is not the password chosen at sign-up."}})
 	}
 	upd := clearFailures(bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
