@@ -302,7 +302,6 @@ func cmpWork(t *testing.T, e *testenv.Env, what string, a, b func()) {
 // user's real code an attempt, so five end it, and whether the uuid has a
 // pending code shows in the work.
 
-func cmpWorkEnv(t *testing.T, what string, a, b func()) { t.Helper(); cmpWork(t, env, what, a, b) }
 
 // ---------------------------------------------------------------------------
 // Races around deletion, activation and replacement (expected to hold).
