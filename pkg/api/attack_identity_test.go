@@ -297,12 +297,6 @@ func cmpWork(t *testing.T, e *testenv.Env, what string, a, b func()) {
 }
 
 // ---------------------------------------------------------------------------
-// Codes name their user in clear (the uuid is the code's first 16 bytes):
-// anyone who knows a uuid forges codes for it. Each forged code costs the
-// user's real code an attempt, so five end it, and whether the uuid has a
-// pending code shows in the work.
-
-
 // ---------------------------------------------------------------------------
 // Races around deletion, activation and replacement (expected to hold).
 
