@@ -158,7 +158,7 @@ func abuseReport(a *Abuse, hashMS float64) string {
 	}
 	return fmt.Sprintf(`## What an attacker gets for a request
 
-A stack of its own with small per-IP limits (sign-up and login 1 per hour), %d runs each, medians. The per-IP limits are counted before any hash (the one allowed extra request: a login costs 4 DynamoDB requests with limits on instead of 3, a sign-up 2 instead of 1), so a refused request costs no argon2id:
+A stack of its own with small per-IP limits (sign-up and login 1 per hour), %d runs each, medians. Limits and lockout are counted before any hash, so a refused request costs no argon2id. That is the one extra DynamoDB request the security issue allows, and it is why two budgets moved: a login costs 4 requests instead of 3 (the password check is reserved against the lockout, with the IP's count in the same write, before the hash; the token write then clears it), a sign-up 2 instead of 1 (its IP and address counters, one guarded transaction, before the hash). An HTTP Basic request costs 4 (claims, user, the reservation, and its clearing, which also gives the IP's count back) instead of 2; a token-authenticated read is still 2:
 
 | request | p50 ms |
 |---|---:|
