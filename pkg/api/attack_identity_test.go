@@ -562,3 +562,25 @@ func TestAttackUsernameSquatsSomeonesDefaultUsername(t *testing.T) {
 		t.Errorf("the owner of %s cannot sign up without choosing a username: %d %s", victim, r.Status, r.Body)
 	}
 }
+
+// Was: a confirm_email to an address held only by an UNVERIFIED account
+// failed as a duplicate, so anyone who learned the address an account was
+// moving to could block the move. The proved address now replaces it.
+func TestAttackConfirmEmailBlockedByUnverifiedHolder(t *testing.T) {
+	u := quickUser(t, "mover2")
+	target := testenv.Email("move-target")
+	if r := env.Do(t, "POST", "/api/users/"+u.UUID+"/change_email", map[string]any{"email": target}, auth(u)...); r.Status != http.StatusOK {
+		t.Fatalf("change_email: %d %s", r.Status, r.Body)
+	}
+	code := env.CodeFromMail(t, target, "Confirm your new email")
+	if r := env.Do(t, "POST", "/api/users", map[string]any{"email": target, "password": "squatter-Pw-7712"}); r.Status != http.StatusCreated {
+		t.Fatalf("outsider's sign-up: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/api/users/confirm_email", map[string]any{"code": code}, auth(u)...); r.Status != http.StatusOK {
+		t.Errorf("confirm to an address only an unverified account holds: %d %s", r.Status, r.Body)
+	}
+	if got := claimHolder(t, "EMAIL#"+target); got != u.UUID {
+		t.Errorf("the address is held by %q, want the mover %s", got, u.UUID)
+	}
+	auditClaims(t)
+}

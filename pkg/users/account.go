@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/mail"
@@ -166,18 +167,42 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash)).
 		And(expression.Name("email").Equal(expression.Value(caller.Email)),
 			expression.Name("username").Equal(expression.Value(caller.Username)))
-	claims := s.st.moveClaim(emailKey(caller.Email), emailKey(c.Email), caller.UUID, 0, now)
+	moves := [][2]map[string]types.AttributeValue{{emailKey(caller.Email), emailKey(c.Email)}}
 	after := *caller
 	if un, follows := followingUsername(caller, c.Email); follows {
 		after.Username = un
 		// A username that was the email follows it, so the old address no
 		// longer logs in.
 		upd = upd.Set(expression.Name("username"), expression.Value(un))
-		claims = append(claims, s.st.moveClaim(usernameKey(caller.Username), usernameKey(un), caller.UUID, 0, now)...)
+		moves = append(moves, [2]map[string]types.AttributeValue{usernameKey(caller.Username), usernameKey(un)})
 	}
 	// A new username moves the user's count bucket (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
-	nu, err := s.st.transactUpdate(ctx, caller, upd, cond, append(claims, counts...))
+	claims := func(over takeover) []types.TransactWriteItem {
+		var items []types.TransactWriteItem
+		for i, m := range moves {
+			take := s.st.takeClaim(m[1], caller.UUID, 0, now)
+			if over.holders != nil && over.holders[i] != nil {
+				take = s.st.takeClaimFrom(m[1], caller.UUID, over.holders[i].UUID, 0)
+			}
+			items = append(items, s.st.releaseClaim(m[0], caller.UUID), take)
+		}
+		return append(append(items, over.removals...), counts...)
+	}
+	nu, err := s.st.transactUpdate(ctx, caller, upd, cond, claims(takeover{}))
+	if e, ok := httpapi.AsError(err); ok && e.Message == httpapi.DuplicateMessage {
+		// The address proved by the code outranks an account nobody
+		// activated that holds it: replace that account, as a sign-up would.
+		to := make([]map[string]types.AttributeValue, len(moves))
+		for i, m := range moves {
+			to[i] = m[1]
+		}
+		over, rerr := s.st.replaceable(ctx, to, now)
+		if rerr != nil {
+			return nil, rerr
+		}
+		nu, err = s.st.transactUpdate(ctx, caller, upd, cond, claims(over))
+	}
 	if errors.Is(err, errConditionFailed) {
 		return nil, codeError()
 	}

@@ -344,7 +344,10 @@ func (st *store) replaceable(ctx context.Context, claims []map[string]types.Attr
 		}
 		t.holders[i] = h
 	}
-	taken := map[string]bool{pkOf(claims[0]): true, pkOf(claims[1]): true}
+	taken := map[string]bool{}
+	for _, k := range claims {
+		taken[pkOf(k)] = true
+	}
 	for _, h := range seen {
 		if h == nil {
 			continue
