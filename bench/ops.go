@@ -180,6 +180,20 @@ func field(b []byte, name string) string {
 	return s
 }
 
+// relogin is a login that takes the account's new token.
+func relogin(name string, login func(*account) string) opSpec {
+	return opSpec{name: name, route: "POST /api/auth/login", function: "LoginFunction", hashes: 1,
+		req: func(a *account) request {
+			return request{method: "POST", path: "/api/auth/login", body: map[string]any{"login": login(a), "password": a.password}, want: 200}
+		},
+		after: func(a *account, c call) error {
+			if a.token = field(c.body, "token"); a.token == "" {
+				return fmt.Errorf("login answered no token: %s", c.body)
+			}
+			return nil
+		}}
+}
+
 func (st *stack) specs(list *listSetup) []opSpec {
 	self := func(a *account, suffix string) string { return "/api/users/" + a.id + suffix }
 	specs := []opSpec{
@@ -243,12 +257,17 @@ func (st *stack) specs(list *listSetup) []opSpec {
 			req: func(a *account) request {
 				return request{method: "POST", path: "/api/users/confirm_email", token: a.token, body: map[string]any{"code": a.emailCode}, want: 200}
 			}},
+		// A confirmed email change and a password change each move the
+		// credential epoch on, which ends the token: the account logs in
+		// again after each, as a person would.
+		relogin("login (after the email change)", func(a *account) string { return a.newEmail }),
 		{name: "change password", route: "POST /api/users/{uuid}/change_password", function: "ChangePasswordFunction", hashes: 2,
 			req: func(a *account) request {
 				return request{method: "POST", path: self(a, "/change_password"), token: a.token,
 					body: map[string]any{"current_password": a.password, "new_password": newPassword}, want: 200}
 			},
 			after: func(a *account, _ call) error { a.password = newPassword; return nil }},
+		relogin("login (after the password change)", func(a *account) string { return a.newEmail }),
 	}
 	if list != nil {
 		page := func(name, query string) opSpec {
