@@ -407,6 +407,12 @@ func TestRefusedRequestsCostNoHash(t *testing.T) {
 		if got := secret.Hashes() - before; got != 0 {
 			t.Errorf("5 refused sign-ups computed %d hashes", got)
 		}
+		// Once refused, the window is known full here: no request either.
+		if got := lim.Requests.Measure(func() {
+			lim.Do(t, "POST", "/api/users", map[string]any{"email": testenv.Email("h"), "password": testenv.DefaultPassword})
+		}); got.Requests != 0 {
+			t.Errorf("a sign-up into a window known to be full made %d DynamoDB requests %v", got.Requests, got.ByOp)
+		}
 	})
 
 	u, err := lim.API.Users.EnsureStaff(ctx, testenv.Email("burst"), testenv.DefaultPassword, false, false)

@@ -169,6 +169,9 @@ func verified(u *User) expression.ConditionBuilder {
 // write must clear the failures under verified and ours.
 func (s *Service) checkPassword(ctx context.Context, login, password string, r *rate) (*User, error) {
 	now := s.Now().UTC() // not truncated: a lockout is as long as it says
+	if r.knownFull(now) {
+		return nil, r.refused(now) // no request, no hash
+	}
 	id, _, err := s.st.lookup(ctx, login, nil)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err

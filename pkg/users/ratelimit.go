@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"sync"
 	"strconv"
 	"time"
 
@@ -50,6 +51,50 @@ type rate struct {
 	giveBack bool
 	// message is the 429's sentence, when not the per-IP one.
 	message string
+	// full remembers the windows this instance saw refuse (Service.full).
+	full *fullWindows
+}
+
+// fullWindows remembers, per function instance, the windows a guarded
+// count was refused in, until they end: a window only fills, so a client
+// past its limit is refused again with no DynamoDB request and no hash,
+// and a flood costs the table nothing after its first refusal. (A Basic
+// success's refund can reopen a slot; this instance then refuses until the
+// window ends, which errs on the safe side.)
+type fullWindows struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// maxFullWindows bounds the memory a flood from many addresses can take.
+const maxFullWindows = 10000
+
+func (f *fullWindows) add(k string, end time.Time, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.m) >= maxFullWindows {
+		for k, e := range f.m {
+			if !now.Before(e) {
+				delete(f.m, k)
+			}
+		}
+		if len(f.m) >= maxFullWindows {
+			return
+		}
+	}
+	f.m[k] = end
+}
+
+func (f *fullWindows) has(k string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	end, ok := f.m[k]
+	return ok && now.Before(end)
+}
+
+// knownFull reports whether this instance already saw r's window refuse.
+func (r *rate) knownFull(now time.Time) bool {
+	return r != nil && r.full != nil && !r.decoy && r.full.has(pkOf(r.key), now)
 }
 
 // exact returns r (nil stays nil) guarded: see writeUser.
@@ -109,6 +154,7 @@ func (s *Service) rateFor(action, ip string) *rate {
 		key:   key("RATE#"+action+"#"+ip+"#"+strconv.FormatInt(start.Unix(), 10), "RATE"),
 		limit: l.Count,
 		end:   start.Add(l.Window),
+		full:  s.full,
 	}
 }
 
@@ -139,6 +185,11 @@ func (s *Service) hitAll(ctx context.Context, rs ...*rate) error {
 		}
 		return nil
 	}
+	for _, r := range on {
+		if now := s.Now().UTC(); r.knownFull(now) {
+			return r.refused(now)
+		}
+	}
 	items := make([]types.TransactWriteItem, len(on))
 	for i, r := range on {
 		items[i] = r.item(s.st.table, true)
@@ -159,6 +210,9 @@ func (s *Service) hitAll(ctx context.Context, rs ...*rate) error {
 
 // refused is the 429 for a full window.
 func (r *rate) refused(now time.Time) error {
+	if r.full != nil && !r.decoy {
+		r.full.add(pkOf(r.key), r.end, now)
+	}
 	wait := int(math.Ceil(r.end.Sub(now).Seconds()))
 	msg := r.message
 	if msg == "" {
@@ -192,6 +246,9 @@ func (r *rate) item(table string, guarded bool) types.TransactWriteItem {
 func (s *Service) hit(ctx context.Context, r *rate) error {
 	if r == nil {
 		return nil
+	}
+	if now := s.Now().UTC(); r.knownFull(now) {
+		return r.refused(now)
 	}
 	it := r.item(s.st.table, true).Update
 	_, err := s.st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: it.TableName, Key: it.Key,

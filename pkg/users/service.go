@@ -43,13 +43,16 @@ type Service struct {
 	log    *slog.Logger
 	// Now is the clock; tests replace it to check expiry.
 	Now func() time.Time
+	// full is shared by the copies List makes (ratelimit.go fullWindows).
+	full *fullWindows
 }
 
 // New builds the service. sealer returns the token sealer, loading its key
 // on first use.
 func New(db DB, cfg config.Config, m mail.Sender, sealer func(context.Context) (*secret.Sealer, error), log *slog.Logger) *Service {
 	db = retryConflicts{DB: db, sleep: time.Sleep}
-	return &Service{st: store{db: db, table: cfg.TableName}, mail: m, sealer: sealer, cfg: cfg, log: log, Now: time.Now}
+	return &Service{st: store{db: db, table: cfg.TableName}, mail: m, sealer: sealer, cfg: cfg, log: log, Now: time.Now,
+		full: &fullWindows{m: map[string]time.Time{}}}
 }
 
 // Config returns the settings the service runs with.
@@ -571,6 +574,9 @@ func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
 func (s *Service) decoyWrite(ctx context.Context, r *rate) error {
 	if r == nil {
 		return s.hit(ctx, s.decoyRate())
+	}
+	if now := s.Now().UTC(); r.knownFull(now) {
+		return r.refused(now)
 	}
 	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false), r.item(s.st.table, true)}
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
