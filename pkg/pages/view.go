@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -74,18 +75,32 @@ func (v *view) CSRF(form string) string { return v.csrf(form) }
 // Languages are the choices of the language selector.
 func (v *view) Languages() []string { return users.Languages }
 
+// problem is one entry of the error summary: the message and the id of
+// the field it is about, so the summary can link to it.
+type problem struct{ ID, Message string }
+
 // FieldErrors lists every field problem, for the summary above a form.
-func (v *view) FieldErrors() []string {
-	var out []string
+func (v *view) FieldErrors() []problem {
+	var out []problem
 	seen := map[string]bool{}
-	for _, f := range fieldOrder {
-		out = append(out, v.Fields[f]...)
+	add := func(f string) {
+		for _, m := range v.Fields[f] {
+			out = append(out, problem{ID: "f-" + f, Message: m})
+		}
 		seen[f] = true
 	}
-	for f, msgs := range v.Fields {
+	for _, f := range fieldOrder {
+		add(f)
+	}
+	var rest []string
+	for f := range v.Fields {
 		if !seen[f] {
-			out = append(out, msgs...)
+			rest = append(rest, f)
 		}
+	}
+	sort.Strings(rest)
+	for _, f := range rest {
+		add(f)
 	}
 	return out
 }

@@ -62,12 +62,15 @@ after(async () => {
   await browser?.close();
 });
 
-// shoot writes the page at desktop and phone width.
+// shoot writes the page at desktop and phone width, and checks that it
+// fits both without scrolling sideways (as it must at 200% zoom, where a
+// desktop window is as narrow as a tablet).
 async function shoot(p, name) {
-  if (!SHOTS) return;
-  for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE], ['zoomed', { width: DESKTOP.width / 2, height: DESKTOP.height / 2 }]]) {
     await p.setViewportSize(vp);
-    await p.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${name} scrolls sideways by ${overflow}px at ${vp.width}px`);
+    if (SHOTS && size !== 'zoomed') await p.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
   }
   await p.setViewportSize(DESKTOP);
 }
