@@ -158,7 +158,7 @@ func (p *Pages) readForm(rq *request) (url.Values, error) {
 		return nil, err
 	}
 	if ct := rq.Header("content-type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		return nil, httpapi.UnsupportedMediaType()
+		return nil, httpapi.BadRequest("The form could not be read.")
 	}
 	f, err := url.ParseQuery(string(b))
 	if err != nil {
