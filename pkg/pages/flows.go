@@ -178,8 +178,8 @@ func (p *Pages) reset(ctx context.Context, rq *request, v *view) (*httpapi.Respo
 		}
 		return p.failure(v, err), nil
 	}
-	// The reset revoked the account's token; this browser's session, if it
-	// was that account's, ended with it.
+	// The reset ended the account's token; this browser starts afresh too,
+	// whoever was logged in, so the login that follows is the reset's.
 	p.endSession(rq)
 	return redirect(p.prefix(ctx) + "login?m=password_reset" + "&lang=" + v.Lang), nil
 }
