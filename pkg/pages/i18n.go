@@ -228,6 +228,8 @@ var messages = map[string]map[string]string{
 		"This is not the password chosen at sign-up.":                                                     "Das ist nicht das bei der Registrierung gewählte Passwort.",
 		"This password is too long.":                                                                      "Dieses Passwort ist zu lang.",
 		"The account's credentials changed; log in again.":                                                "Die Zugangsdaten des Kontos haben sich geändert; melden Sie sich erneut an.",
+		"Too many mails to this address for now; try again later.":                                        "Im Moment zu viele E-Mails an diese Adresse; versuchen Sie es später noch einmal.",
+		"A username that is an email address must be the account's own email.":                            "Ein Benutzername, der eine E-Mail-Adresse ist, muss die eigene E-Mail-Adresse des Kontos sein.",
 		httpapi.DuplicateMessage:                                                                          "Diese E-Mail-Adresse oder dieser Benutzername ist schon vergeben. Versuchen Sie eine andere?",
 		"This account is not activated yet: open the link in the activation email, or ask for a new one.": "Dieses Konto ist noch nicht aktiviert: Öffnen Sie den Link in der Aktivierungs-E-Mail oder fordern Sie einen neuen an.",
 	},
