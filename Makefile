@@ -27,7 +27,8 @@ FUNCTIONS := \
 	ChangePasswordFunction:change-password \
 	PasswordResetFunction:password-reset \
 	PasswordResetConfirmFunction:password-reset-confirm \
-	PullRemoteUserFunction:pull-remote-user
+	PullRemoteUserFunction:pull-remote-user \
+	PagesFunction:pages
 
 # Lambda provided.al2023 on arm64: a static binary named bootstrap.
 LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -56,7 +57,7 @@ $(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(
 # Go sources to format-check (testdata included; npm and build output not).
 FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
 
-.PHONY: all build $(BUILD_TARGETS) tools run create-staff test fmt-check vet staticcheck lint-template bench fuzz clean
+.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template bench fuzz clean
 
 all: build
 
@@ -92,6 +93,11 @@ test: tools
 	$(MAKE) build
 	go test -count=1 -timeout 15m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
+
+## e2e: the pages' browser tests alone (headless Chromium; `go test ./...`
+##   runs them too when /usr/bin/chromium exists), screenshots into docs/pages/
+e2e: tools
+	go test -count=1 -run TestPagesInABrowser -v ./pkg/pages
 
 fmt-check:
 	@unformatted="$$($(FIND_GO_FILES) | xargs -0 -r gofmt -l)"; \

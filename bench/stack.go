@@ -73,7 +73,7 @@ func startStack(ctx context.Context, root string) (*stack, error) {
 	}
 	calls.modelOn.Store(true)
 	handlers := map[string]httpapi.LambdaHandler{}
-	for id, h := range env.API.Handlers() {
+	for id, h := range app.Handlers(env.API) {
 		handlers[id] = st.timed(h)
 	}
 	h, err := localstack.NewServer(st.tpl.Routes, handlers, localstack.ServerOptions{})

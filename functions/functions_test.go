@@ -70,6 +70,7 @@ func TestMain(m *testing.M) {
 // non-5xx answer (most carry tokens and codes the table does not hold).
 var wantStatus = map[string]int{
 	"signup": http.StatusCreated,
+	"pages":  http.StatusOK,
 }
 
 // function is one Makefile FUNCTIONS entry with its template routes.
@@ -207,7 +208,7 @@ func TestEveryFunctionIsWired(t *testing.T) {
 		}
 	}
 
-	handlers := (&api.API{}).Handlers()
+	handlers := app.Handlers(&api.API{})
 	for _, e := range entries {
 		if !slices.Contains(tplIDs, e.ID) {
 			t.Errorf("Makefile FUNCTIONS entry %s:%s: template.yaml has no AWS::Serverless::Function %s", e.ID, e.Dir, e.ID)
@@ -219,12 +220,12 @@ func TestEveryFunctionIsWired(t *testing.T) {
 			t.Errorf("%s: no sample event events/%s.json: %v", e.ID, e.Dir, err)
 		}
 		if h, ok := handlers[e.ID]; !ok || h == nil {
-			t.Errorf("%s: pkg/api Handlers() has no handler for it", e.ID)
+			t.Errorf("%s: app.Handlers (pkg/api and pkg/pages) has no handler for it", e.ID)
 		}
 	}
 	for id := range handlers {
 		if _, ok := byID[id]; !ok {
-			t.Errorf("pkg/api Handlers() has %s, which is not in the Makefile's FUNCTIONS", id)
+			t.Errorf("app.Handlers has %s, which is not in the Makefile's FUNCTIONS", id)
 		}
 	}
 
@@ -432,6 +433,16 @@ func checkAnswer(t *testing.T, f function, ev events.APIGatewayV2HTTPRequest, re
 	} else if want := ev.RequestContext.RequestID; want != "" && id != want {
 		t.Errorf("%s: Request-Id %q, want the event's request id %q", f.ID, id, want)
 	}
+	if ct, _ := header(res.Headers, "Content-Type"); strings.HasPrefix(ct, "text/html") {
+		// A page for people (pkg/pages): a whole HTML document, never cached.
+		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<!doctype html>")) {
+			t.Errorf("%s: a text/html answer that is not an HTML document: %.200q", f.ID, body)
+		}
+		if cc, _ := header(res.Headers, "Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: page with Cache-Control %q, want no-store", f.ID, cc)
+		}
+		return
+	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if !json.Valid(body) {
 			t.Errorf("%s: the body is not JSON: %q", f.ID, body)
@@ -457,7 +468,7 @@ func checkAnswer(t *testing.T, f function, ev events.APIGatewayV2HTTPRequest, re
 }
 
 func TestSampleEventsThroughHandlers(t *testing.T) {
-	handlers := env.API.Handlers()
+	handlers := app.Handlers(env.API)
 	for _, f := range loadFunctions(t) {
 		t.Run(f.Dir, func(t *testing.T) {
 			s := loadSample(t, f)
@@ -586,7 +597,7 @@ func TestFunctionBinariesUnderRuntimeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refHandlers := ref.Handlers()
+	refHandlers := app.Handlers(ref)
 
 	baseEnv := []string{
 		"MAIL_FROM=" + env.Config.MailFrom,

@@ -148,7 +148,7 @@ func run(log *slog.Logger) error {
 		}
 		log.Info("staff account ready", "email", u.Email, "uuid", u.UUID)
 	}
-	h, err := localstack.NewServer(tpl.Routes, a.Handlers(), localstack.ServerOptions{Logger: log})
+	h, err := localstack.NewServer(tpl.Routes, app.Handlers(a), localstack.ServerOptions{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -157,8 +157,8 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("API:   http://%s\nInbox: %s (JSON at %s/store)\nDynamoDB Local: %s\nStop with Ctrl-C.\n",
-		ln.Addr(), sesEndpoint, sesEndpoint, dynamoEndpoint)
+	fmt.Printf("API:   http://%s\nPages: http://%s/account/login (sign up at /account/signup)\nInbox: %s (JSON at %s/store)\nDynamoDB Local: %s\nStop with Ctrl-C.\n",
+		ln.Addr(), ln.Addr(), sesEndpoint, sesEndpoint, dynamoEndpoint)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

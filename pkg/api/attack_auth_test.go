@@ -347,7 +347,7 @@ func limitStack(t *testing.T, edit func(*config.RateLimits)) *testenv.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := localstack.NewServer(tpl.Routes, a.Handlers(), localstack.ServerOptions{})
+	h, err := localstack.NewServer(tpl.Routes, app.Handlers(a), localstack.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func faultStack(t *testing.T, m mail.Sender, wrap func(users.DB) users.DB) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := localstack.NewServer(tpl.Routes, a.Handlers(), localstack.ServerOptions{})
+	h, err := localstack.NewServer(tpl.Routes, app.Handlers(a), localstack.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,8 @@ func TestWalkingSkeleton(t *testing.T) {
 
 	code := env.CodeFromMail(t, email, "Activate")
 	mail := env.MailsTo(t, email, "Activate")[0]
-	if !strings.Contains(mail.Text, env.URL+"/api/auth/activate?code="+code) {
-		t.Errorf("activation link should default to the API's own route: %q", mail.Text)
+	if !strings.Contains(mail.Text, env.URL+"/account/activate?code="+code) {
+		t.Errorf("activation link should default to the activation page: %q", mail.Text)
 	}
 	if !strings.Contains(mail.HTML, code) {
 		t.Error("the HTML part lacks the code")

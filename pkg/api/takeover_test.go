@@ -39,13 +39,13 @@ func TestLinksComeOnlyFromConfiguration(t *testing.T) {
 		t.Errorf("url %q is not on the configured base %s", u, env.URL)
 	}
 	m := lastMail(t, email, "Activate")
-	if !strings.Contains(m.Text, env.URL+"/api/auth/activate?code=") || strings.Contains(m.Text+m.HTML, "evil.example") {
+	if !strings.Contains(m.Text, env.URL+"/account/activate?code=") || strings.Contains(m.Text+m.HTML, "evil.example") {
 		t.Errorf("the activation mail's link is not on the configured base %s: %q", env.URL, m.Text)
 	}
 	env.Activate(t, email)
 	env.Do(t, "POST", "/api/auth/password_reset", map[string]any{"email": email}, "X-Forwarded-Proto", "https://evil.example/?", "X-Forwarded-Host", "evil.example")
 	m = lastMail(t, email, "Reset your password")
-	if !strings.Contains(m.Text, env.URL+"/api/auth/password_reset/confirm?code=") || strings.Contains(m.Text+m.HTML, "evil.example") {
+	if !strings.Contains(m.Text, env.URL+"/account/reset?code=") || strings.Contains(m.Text+m.HTML, "evil.example") {
 		t.Errorf("the reset mail's link is not on the configured base: %q", m.Text)
 	}
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// Remote is the remote identity source of pull_remote_user; its URL is
 	// empty when none is configured.
 	Remote Remote
+
+	// Branding names the product on the pages and in the mails.
+	Branding Branding
 }
 
 // MaxTokenLifetime bounds a user's token_lifetime.
@@ -111,5 +114,8 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.Remote = remote
+	if c.Branding, err = loadBranding(getenv); err != nil {
+		return c, err
+	}
 	return c, nil
 }

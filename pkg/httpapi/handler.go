@@ -28,6 +28,14 @@ type Response struct {
 	Status  int
 	Body    any // marshalled as JSON when not nil
 	Headers map[string]string
+	// Raw is a body sent as it is (an HTML page, a stylesheet), with the
+	// Content-Type in Headers; it is used when Body is nil.
+	Raw string
+	// Cookies are Set-Cookie header values.
+	Cookies []string
+	// Err is an error already rendered into this response (a page that
+	// shows it); it goes into the request's log line as a returned error does.
+	Err error
 }
 
 // JSON answers status with v as the body.
@@ -138,6 +146,11 @@ func Wrap(route string, log *slog.Logger, fn Func) LambdaHandler {
 				err = Internal(err)
 			}
 			resp = errorResponse(err)
+		} else if resp != nil && resp.Err != nil {
+			err = resp.Err
+			if _, ok := AsError(err); !ok {
+				err = Internal(err)
+			}
 		}
 		out = render(resp, id)
 		li.mu.Lock()
@@ -200,6 +213,10 @@ func render(r *Response, id string) events.APIGatewayV2HTTPResponse {
 		out.Headers[k] = v
 	}
 	out.Headers["X-Content-Type-Options"] = "nosniff"
+	out.Cookies = r.Cookies
+	if r.Body == nil && r.Raw != "" {
+		out.Body = r.Raw
+	}
 	if r.Body != nil {
 		b, err := json.Marshal(r.Body)
 		if err != nil {

@@ -6,6 +6,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -93,7 +94,12 @@ func Matches(presented, storedHash string) bool {
 
 // Sealer encrypts token copies with AES-256-GCM under a key the table does
 // not hold.
-type Sealer struct{ aead cipher.AEAD }
+type Sealer struct {
+	aead cipher.AEAD
+	// derive is the root of keys derived for other purposes (Derive), apart
+	// from the sealing key so that neither reveals the other.
+	derive [32]byte
+}
 
 // NewSealer derives an AES-256 key from keyMaterial (a secret string of any
 // length, such as a generated Secrets Manager value).
@@ -110,7 +116,16 @@ func NewSealer(keyMaterial []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, derive: sha256.Sum256(append([]byte("accounts/derive\x00"), keyMaterial...))}, nil
+}
+
+// Derive returns a 256-bit key for purpose (such as signing the pages'
+// form tokens), derived from the same key material so that no other
+// secret has to be stored.
+func (s *Sealer) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, s.derive[:])
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // Seal encrypts plain; aad binds the ciphertext to its owner so a copy moved

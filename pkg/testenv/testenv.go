@@ -137,7 +137,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	h, err := localstack.NewServer(tpl.Routes, e.API.Handlers(), localstack.ServerOptions{})
+	h, err := localstack.NewServer(tpl.Routes, app.Handlers(e.API), localstack.ServerOptions{})
 	if err != nil {
 		e.Close()
 		return nil, err

@@ -126,8 +126,8 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, ip string) (*
 	if err != nil {
 		return nil, s.writeFailed(ctx, u, err)
 	}
-	s.send(ctx, u.UUID, emailChangeMail(e, s.link(ctx, s.cfg.EmailChangeLinkBase, "/api/users/confirm_email", code.Value)))
-	s.send(ctx, u.UUID, emailChangeNotice(u.Email, e))
+	s.send(ctx, u.UUID, s.mailsFor(u).emailChange(e, s.link(ctx, s.cfg.EmailChangeLinkBase, "/account/confirm-email", code.Value)))
+	s.send(ctx, u.UUID, s.mailsFor(u).emailChangeNotice(u.Email, e))
 	return nu, nil
 }
 
@@ -209,7 +209,7 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	if err != nil {
 		return nil, err
 	}
-	s.send(ctx, caller.UUID, emailChangedNotice(caller.Email, c.Email, now, s.cfg.SupportEmail))
+	s.send(ctx, caller.UUID, s.mailsFor(caller).emailChanged(caller.Email, c.Email, now))
 	return nu, nil
 }
 
@@ -278,7 +278,7 @@ func (s *Service) PasswordReset(ctx context.Context, email, ip string) error {
 			return nil, "", nil
 		}
 		return &Code{Expires: now.Add(ResetTTL), Epoch: u.CredEpoch}, "code_reset", func(code string) mail.Message {
-			return resetMail(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code))
+			return s.mailsFor(u).reset(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code))
 		}
 	})
 }

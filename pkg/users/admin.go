@@ -82,7 +82,7 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, erro
 		return nil, err
 	}
 	if code.Value != "" {
-		s.send(ctx, u.UUID, setPasswordMail(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", code.Value)))
+		s.send(ctx, u.UUID, s.mailsFor(u).setPassword(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code.Value)))
 	}
 	return u, nil
 }

@@ -276,10 +276,10 @@ func (s *Service) notifyEmailChange(ctx context.Context, before *User, now time.
 			return nu, err
 		}
 		if changed {
-			s.send(ctx, before.UUID, emailChangedNotice(before.Email, nu.Email, now, s.cfg.SupportEmail))
+			s.send(ctx, before.UUID, s.mailsFor(before).emailChanged(before.Email, nu.Email, now))
 		}
 		if setPassword != "" {
-			s.send(ctx, before.UUID, setPasswordMail(nu.Email, s.link(ctx, s.cfg.ResetLinkBase, "/api/auth/password_reset/confirm", setPassword)))
+			s.send(ctx, before.UUID, s.mailsFor(nu).setPassword(nu.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", setPassword)))
 		}
 		return nu, err
 	}

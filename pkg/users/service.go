@@ -214,7 +214,7 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 	if err := s.st.create(ctx, u, now); err != nil {
 		return nil, err
 	}
-	s.send(ctx, u.UUID, activationMail(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/api/auth/activate", code.Value)))
+	s.send(ctx, u.UUID, s.mailsFor(u).activation(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/account/activate", code.Value)))
 	return u, nil
 }
 
@@ -507,7 +507,7 @@ func (s *Service) ResendActivation(ctx context.Context, email, ip string) error 
 		}
 		c := &Code{Expires: expires, Epoch: u.CredEpoch}
 		return c, "code_activation", func(code string) mail.Message {
-			return activationMail(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/api/auth/activate", code))
+			return s.mailsFor(u).activation(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/account/activate", code))
 		}
 	})
 }
@@ -549,7 +549,7 @@ func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	m := decoyMail(s.link(ctx, "", "/", code.Value))
+	m := s.decoyMail(s.link(ctx, "", "/", code.Value))
 	if c != nil {
 		c.Hash = secret.Hash(code.Value)
 		_, err = s.st.writeUser(ctx, u, expression.Set(expression.Name(attr), expression.Value(*c)), expression.ConditionBuilder{}, addr.exact())

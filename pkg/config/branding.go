@@ -1,0 +1,78 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Branding is how the pages and the mails name and show the product; the
+// support address they give is Config.SupportEmail.
+type Branding struct {
+	ProductName string // PRODUCT_NAME; default "Accounts"
+	LogoURL     string // LOGO_URL: an https image URL, or empty
+	AccentColor string // ACCENT_COLOR: #rrggbb; default #0b5cad
+}
+
+// Defaults of the branding parameters.
+const (
+	DefaultProductName = "Accounts"
+	DefaultAccentColor = "#0b5cad"
+)
+
+// The patterns each branding value must match (empty means the default);
+// template.yaml's AllowedPattern of each parameter is the same expression,
+// and a test keeps the two in step.
+var (
+	ProductNamePattern  = regexp.MustCompile(`^([^\x00-\x1F\x7F<>]{1,60})?$`)
+	LogoURLPattern      = regexp.MustCompile(`^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s"'<>\\]*)?)?$`)
+	AccentColorPattern  = regexp.MustCompile(`^(#[0-9A-Fa-f]{6})?$`)
+	SupportEmailPattern = regexp.MustCompile(`^([^@\s]+@[^@\s]+\.[^@\s]+)?$`)
+)
+
+func loadBranding(getenv func(string) string) (Branding, error) {
+	b := Branding{
+		ProductName: getenv("PRODUCT_NAME"),
+		LogoURL:     getenv("LOGO_URL"),
+		AccentColor: getenv("ACCENT_COLOR"),
+	}
+	for _, c := range []struct {
+		name, v string
+		re      *regexp.Regexp
+	}{
+		{"PRODUCT_NAME", b.ProductName, ProductNamePattern},
+		{"LOGO_URL", b.LogoURL, LogoURLPattern},
+		{"ACCENT_COLOR", b.AccentColor, AccentColorPattern},
+		{"SUPPORT_EMAIL", strings.TrimSpace(getenv("SUPPORT_EMAIL")), SupportEmailPattern},
+	} {
+		if !c.re.MatchString(c.v) {
+			return b, fmt.Errorf("config: %s %q must match %s", c.name, c.v, c.re)
+		}
+	}
+	if b.LogoURL != "" {
+		if _, err := url.Parse(b.LogoURL); err != nil {
+			return b, fmt.Errorf("config: LOGO_URL: %w", err)
+		}
+	}
+	if b.ProductName == "" {
+		b.ProductName = DefaultProductName
+	}
+	if b.AccentColor == "" {
+		b.AccentColor = DefaultAccentColor
+	}
+	return b, nil
+}
+
+// LogoOrigin is the scheme and host of the logo URL ("" without a logo),
+// the one image source besides the pages' own that their policy allows.
+func (b Branding) LogoOrigin() string {
+	if b.LogoURL == "" {
+		return ""
+	}
+	u, err := url.Parse(b.LogoURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

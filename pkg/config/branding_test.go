@@ -1,0 +1,80 @@
+package config_test
+
+import (
+	"os"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/example/accounts/pkg/config"
+)
+
+// The template's AllowedPattern of each branding parameter is the pattern
+// the code accepts, so a stack cannot be deployed with a value the
+// functions then refuse at cold start (or the reverse).
+func TestBrandingPatternsMatchTheTemplate(t *testing.T) {
+	raw, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Parameters map[string]struct {
+			AllowedPattern string `yaml:"AllowedPattern"`
+			Default        string `yaml:"Default"`
+		} `yaml:"Parameters"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for param, want := range map[string]string{
+		"ProductName":  config.ProductNamePattern.String(),
+		"LogoUrl":      config.LogoURLPattern.String(),
+		"AccentColor":  config.AccentColorPattern.String(),
+		"SupportEmail": config.SupportEmailPattern.String(),
+	} {
+		p, ok := doc.Parameters[param]
+		if !ok {
+			t.Errorf("template.yaml has no parameter %s", param)
+			continue
+		}
+		if p.AllowedPattern != want {
+			t.Errorf("%s: AllowedPattern %q, the code accepts %q", param, p.AllowedPattern, want)
+		}
+	}
+}
+
+func TestBrandingValues(t *testing.T) {
+	base := map[string]string{"TABLE_NAME": "t", "MAIL_FROM": "a@b.example", "TOKEN_KEY": "0123456789abcdef0123"}
+	for _, c := range []struct {
+		desc string
+		env  map[string]string
+		ok   bool
+	}{
+		{"empty values take the defaults", nil, true},
+		{"a product name with spaces and accents", map[string]string{"PRODUCT_NAME": "Société Générale ID"}, true},
+		{"markup in the product name is refused", map[string]string{"PRODUCT_NAME": "<b>x</b>"}, false},
+		{"a newline in the product name is refused", map[string]string{"PRODUCT_NAME": "a\nb"}, false},
+		{"an https logo", map[string]string{"LOGO_URL": "https://cdn.example.com/logo.svg"}, true},
+		{"an http logo is refused", map[string]string{"LOGO_URL": "http://cdn.example.com/logo.svg"}, false},
+		{"a logo URL with a quote is refused", map[string]string{"LOGO_URL": `https://x.example/a"b`}, false},
+		{"a six-digit colour", map[string]string{"ACCENT_COLOR": "#00AA33"}, true},
+		{"a colour name is refused", map[string]string{"ACCENT_COLOR": "red"}, false},
+		{"a support address", map[string]string{"SUPPORT_EMAIL": "help@example.com"}, true},
+		{"a support address with a display name is refused", map[string]string{"SUPPORT_EMAIL": "Help <help@example.com>"}, false},
+	} {
+		t.Run("case="+c.desc, func(t *testing.T) {
+			cfg, err := config.Load(func(k string) string {
+				if v, ok := c.env[k]; ok {
+					return v
+				}
+				return base[k]
+			})
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+			if err == nil && c.env == nil && (cfg.Branding.ProductName != config.DefaultProductName || cfg.Branding.AccentColor != config.DefaultAccentColor) {
+				t.Fatalf("defaults: %+v", cfg.Branding)
+			}
+		})
+	}
+}
