@@ -7,8 +7,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"sync"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
