@@ -209,7 +209,19 @@ func (p *Pages) confirmForm(ctx context.Context, rq *request, v *view) (*httpapi
 
 func (p *Pages) confirm(ctx context.Context, rq *request, v *view) (*httpapi.Response, error) {
 	v.Page, v.Title = "confirm-email", "title.confirm"
-	u, err := p.Users.ConfirmEmailCode(ctx, v.Form["code"])
+	code := v.Form["code"]
+	if err := p.describe(ctx, rq, v, code, users.PurposeEmailChange); err != nil {
+		return p.badCode(v, "code.bad_confirm", err), nil
+	}
+	// The account's own session is proof enough; without it, the code
+	// (the new mailbox) is not: the account's password must come too.
+	var u *users.User
+	var err error
+	if rq.principal != nil && rq.principal.User.UUID == v.Info.User {
+		u, err = p.Users.ConfirmEmail(ctx, rq.principal.User, code)
+	} else {
+		u, err = p.Users.ConfirmEmailCode(ctx, code, rq.form.Get("password"))
+	}
 	if err != nil {
 		if isCodeError(err) {
 			return p.badCode(v, "code.bad_confirm", err), nil

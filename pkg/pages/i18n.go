@@ -74,6 +74,7 @@ var messages = map[string]map[string]string{
 		"reset.revoke":      "Saving it ends every session that is logged in with the old one.",
 		"confirm.intro":     "The new email address of your account will be",
 		"confirm.current":   "Until you confirm, it stays",
+		"confirm.prove":     "To confirm, enter the password of the account: the link alone proves only the new mailbox.",
 		"code.bad":          "This link is invalid, already used or expired.",
 		"code.bad_activate": "If your account is not activated yet, ask for a new link below. If it is, just log in.",
 		"code.bad_reset":    "Ask for a new reset link below.",
@@ -169,6 +170,7 @@ var messages = map[string]map[string]string{
 		"reset.revoke":      "Beim Speichern enden alle Sitzungen, die mit dem alten Passwort angemeldet sind.",
 		"confirm.intro":     "Die neue E-Mail-Adresse Ihres Kontos wird",
 		"confirm.current":   "Bis zur Bestätigung bleibt sie",
+		"confirm.prove":     "Geben Sie zur Bestätigung das Passwort des Kontos ein: Der Link allein beweist nur das neue Postfach.",
 		"code.bad":          "Dieser Link ist ungültig, schon benutzt oder abgelaufen.",
 		"code.bad_activate": "Ist Ihr Konto noch nicht aktiviert, fordern Sie unten einen neuen Link an. Ist es aktiviert, melden Sie sich einfach an.",
 		"code.bad_reset":    "Fordern Sie unten einen neuen Link an.",
@@ -207,6 +209,7 @@ var messages = map[string]map[string]string{
 		"m.login_first":     "Bitte melden Sie sich zuerst an.",
 		// The service's own sentences.
 		"This field is required.":                                                                         "Dieses Feld ist erforderlich.",
+		"The password is wrong.":                                                                          "Das Passwort ist falsch.",
 		"Enter a valid email address.":                                                                    "Geben Sie eine gültige E-Mail-Adresse ein.",
 		"Enter a valid email address of at most 254 characters.":                                          "Geben Sie eine gültige E-Mail-Adresse mit höchstens 254 Zeichen ein.",
 		"This password is too short. It must contain at least 8 characters.":                              "Dieses Passwort ist zu kurz. Es muss mindestens 8 Zeichen enthalten.",

@@ -117,7 +117,7 @@ func TestPeopleGoThroughEveryFlowFromTheirMailbox(t *testing.T) {
 	})
 
 	newEmail := testenv.Email("pages-new")
-	t.Run("case=the email changes from the second mail, without being logged in", func(t *testing.T) {
+	t.Run("case=the email changes from the second mail, without being logged in, with the account's password", func(t *testing.T) {
 		p := b.submit(b.get("/account/me"), "email", map[string]string{"email": newEmail})
 		wantPage(t, p, http.StatusOK, "/account/me", "We mailed a confirmation link", newEmail)
 		link := linkFromMail(t, newEmail, "Confirm your new email")
@@ -131,7 +131,14 @@ func TestPeopleGoThroughEveryFlowFromTheirMailbox(t *testing.T) {
 		if u := apiUser(t, email, testenv.DefaultPassword); u["email"] != email {
 			t.Fatalf("a GET of the link changed the email: %v", u["email"])
 		}
-		q := other.submit(other.get(link), "confirm-email", nil)
+		// Without the account's session the link alone (the new mailbox)
+		// is not enough: the account's password comes too.
+		wantPage(t, other.submit(other.get(link), "confirm-email", nil), http.StatusBadRequest, "/account/confirm-email", "This field is required")
+		wantPage(t, other.submit(other.get(link), "confirm-email", map[string]string{"password": "not-" + testenv.DefaultPassword}), http.StatusBadRequest, "/account/confirm-email", "The password is wrong")
+		if u := apiUser(t, email, testenv.DefaultPassword); u["email"] != email {
+			t.Fatalf("a confirmation without the password changed the email: %v", u["email"])
+		}
+		q := other.submit(other.get(link), "confirm-email", map[string]string{"password": testenv.DefaultPassword})
 		wantPage(t, q, http.StatusOK, "/account/login", "Your email address has changed")
 		if u := apiUser(t, newEmail, testenv.DefaultPassword); u["email"] != newEmail {
 			t.Fatalf("the API sees email %v", u["email"])

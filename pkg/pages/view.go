@@ -66,6 +66,10 @@ type view struct {
 	csrf     func(form string) string
 }
 
+// OwnSession is whether the request carries the session of the account a
+// code is for (then a confirmation needs no password).
+func (v *view) OwnSession() bool { return v.User != nil && v.User.UUID == v.Info.User }
+
 // T translates a message key.
 func (v *view) T(key string) string { return translate(v.Lang, key) }
 

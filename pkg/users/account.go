@@ -148,6 +148,13 @@ func (s *Service) CancelChangeEmail(ctx context.Context, u *User) (*User, error)
 // activation codes mailed to the old address (and the token) stop working,
 // and the old address is told.
 func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (*User, error) {
+	return s.confirmEmail(ctx, caller, code, nil)
+}
+
+// confirmEmail is ConfirmEmail; checked, when set, is when the caller's
+// password was verified (ConfirmEmailCode): the write then clears the
+// failure that check reserved and is conditional on the password verified.
+func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, checked *time.Time) (*User, error) {
 	code = strings.TrimSpace(code)
 	if code == "" {
 		return nil, httpapi.Invalid(map[string][]string{"code": {"This field is required."}})
@@ -167,6 +174,10 @@ func (s *Service) ConfirmEmail(ctx context.Context, caller *User, code string) (
 	cond := expression.Name("code_email_change.hash").Equal(expression.Value(c.Hash)).
 		And(expression.Name("email").Equal(expression.Value(caller.Email)),
 			expression.Name("username").Equal(expression.Value(caller.Username)))
+	if checked != nil {
+		upd = clearFailures(upd)
+		cond = cond.And(verified(caller), ours(caller, *checked))
+	}
 	moves := [][2]map[string]types.AttributeValue{{emailKey(caller.Email), emailKey(c.Email)}}
 	after := *caller
 	if un, follows := followingUsername(caller, c.Email); follows {

@@ -243,6 +243,18 @@ type LoginResult struct {
 // goes on only if the password it verified is still the account's (then it
 // answers with the winner's token, or 429 if a lock won).
 func (s *Service) Login(ctx context.Context, login, password, ip string) (*LoginResult, error) {
+	// The bounds every caller gets (the API checks them too): a login
+	// longer than any email or username is no key DynamoDB takes.
+	p := problems{}
+	if len(strings.TrimSpace(login)) > MaxEmail {
+		p.add("login", "Ensure this field has no more than 254 characters.")
+	}
+	if len(password) > 4*MaxPassword {
+		p.add("password", "This password is too long.")
+	}
+	if len(p) > 0 {
+		return nil, httpapi.Invalid(p)
+	}
 	u, err := s.checkPassword(ctx, login, password, s.rateFor(ActionLogin, ip))
 	if err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 // CodeInfo is what a mailed code's page may show before anything is
 // consumed: for whom the code is and what it would do.
 type CodeInfo struct {
+	// User is the uuid of the account the code is for.
+	User string
 	// Purpose is PurposeActivation, PurposeReset or PurposeEmailChange.
 	Purpose string
 	// Email is the account's address; for an email change, the new address.
@@ -60,7 +62,7 @@ func (s *Service) DescribeCode(ctx context.Context, code, purpose string) (CodeI
 	if !ok || (purpose == PurposeActivation && u.Status != StatusUnverified) {
 		return CodeInfo{}, codeError()
 	}
-	info := CodeInfo{Purpose: purpose, Email: u.Email, CurrentEmail: u.Email,
+	info := CodeInfo{User: u.UUID, Purpose: purpose, Email: u.Email, CurrentEmail: u.Email,
 		Language: u.PreferredLanguage, HasPassword: u.PasswordHash != ""}
 	if purpose == PurposeEmailChange {
 		info.Email = c.Email
@@ -85,13 +87,29 @@ func (s *Service) FormKey(ctx context.Context) ([]byte, error) {
 	return sl.Derive("pages/form-token"), nil
 }
 
-// ConfirmEmailCode completes an email change with its code alone, as the
-// confirmation page does for a person who is not logged in: the code is
-// the proof, and it is bound to its user.
-func (s *Service) ConfirmEmailCode(ctx context.Context, code string) (*User, error) {
+// ConfirmEmailCode confirms an email change for someone without the
+// account's session (the pages, from the mail): the code proves the new
+// mailbox and the account's password proves the account, so whoever reads
+// a mistyped or recycled new address cannot take the account with the
+// code alone. The password check is reserved against the lockout before
+// its hash, as a login's is.
+func (s *Service) ConfirmEmailCode(ctx context.Context, code, password string) (*User, error) {
 	u, err := s.userForCode(ctx, code)
 	if err != nil {
 		return nil, err
 	}
-	return s.ConfirmEmail(ctx, u, code)
+	if password == "" {
+		return nil, httpapi.Invalid(map[string][]string{"password": {"This field is required."}})
+	}
+	if len(password) > 4*MaxPassword {
+		return nil, httpapi.Invalid(map[string][]string{"password": {"This password is too long."}})
+	}
+	now := s.Now().UTC()
+	if u, err = s.reserve(ctx, u, nil, now); err != nil {
+		return nil, err
+	}
+	if !secret.CheckPassword(password, u.PasswordHash) {
+		return nil, httpapi.Invalid(map[string][]string{"password": {"The password is wrong."}})
+	}
+	return s.confirmEmail(ctx, u, code, &now)
 }

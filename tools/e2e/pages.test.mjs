@@ -193,12 +193,14 @@ test('change the email and confirm it from the second mail', async () => {
   const still = await api('POST', '/api/auth/login', { login: email, password });
   assert.equal(still.status, 200, 'the old address still logs in after GETs of the link');
   assert.equal(still.body.user.email, email);
-  // Opened in another browser, without being logged in: the code is the proof.
+  // Opened in another browser, without being logged in: the code proves the
+  // new mailbox, the account's password the account.
   const other = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
   const p = watch(await other.newPage());
   await p.goto(link);
   await p.getByText(newEmail).waitFor();
   await shoot(p, 'confirm-email');
+  await p.getByLabel('Password', { exact: true }).fill(password);
   await p.getByRole('button', { name: 'Confirm the new address' }).click();
   await p.waitForURL(/\/account\/login\?m=email_changed/);
   assert.match(await notice(p), /Your email address has changed/);
