@@ -250,9 +250,14 @@ func (s *Service) ChangePassword(ctx context.Context, actor, target *User, curre
 		// reserved against the lockout before the hash, so a stolen token
 		// cannot guess it, not even in a concurrent burst.
 		now := s.Now().UTC()
+		authenticated := target.CredEpoch
 		var err error
 		if target, err = s.reserve(ctx, target, nil, now); err != nil {
 			return err
+		}
+		if target.CredEpoch != authenticated {
+			// The credentials the caller authenticated with ended meanwhile.
+			return errCredentialsChanged
 		}
 		if !secret.CheckPassword(current, target.PasswordHash) {
 			return httpapi.Invalid(map[string][]string{"current_password": {"The current password is wrong."}})
