@@ -130,6 +130,7 @@ type View struct {
 	FirstName                     string          `json:"first_name"`
 	LastName                      string          `json:"last_name"`
 	FullName                      string          `json:"full_name"`
+	Name                          string          `json:"name"` // the full name again, as ApiHub and eContext return it
 	NativeName                    string          `json:"native_name"`
 	JobTitle                      string          `json:"job_title"`
 	PhoneNumber                   string          `json:"phone_number"`
@@ -194,7 +195,7 @@ func (u *User) ToView(baseURL string, defLifetime time.Duration, now time.Time) 
 	v := View{
 		UUID: u.UUID, URL: baseURL + "/api/users/" + u.UUID + "/",
 		Username: u.Username, Email: u.Email,
-		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName(),
+		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName(), Name: u.FullName(),
 		NativeName: u.NativeName, JobTitle: u.JobTitle, PhoneNumber: u.PhoneNumber,
 		Organization: u.Organization, CivilNumber: u.CivilNumber, Description: u.Description,
 		IsActive: u.IsActive, IsStaff: u.IsStaff, IsSupport: u.IsSupport,
