@@ -219,13 +219,14 @@ func TestInputStringBounds(t *testing.T) {
 		value any
 		ok    bool
 	}{
-		{"first_name", strings.Repeat("a", 150), true},
-		{"first_name", strings.Repeat("a", 151), false},
-		{"first_name", strings.Repeat("é", 150), true}, // characters, not bytes
-		{"first_name", strings.Repeat("é", 151), false},
-		{"last_name", strings.Repeat("b", 151), false},
-		{"native_name", strings.Repeat("c", 151), false},
-		{"job_title", strings.Repeat("d", 151), false},
+		{"first_name", strings.Repeat("a", 100), true}, // Waldur's bounds
+		{"first_name", strings.Repeat("a", 101), false},
+		{"first_name", strings.Repeat("é", 100), true}, // characters, not bytes
+		{"first_name", strings.Repeat("é", 101), false},
+		{"last_name", strings.Repeat("b", 101), false},
+		{"native_name", strings.Repeat("c", 101), false},
+		{"job_title", strings.Repeat("d", 120), true},
+		{"job_title", strings.Repeat("d", 121), false},
 		{"organization", strings.Repeat("e", 151), false},
 		{"phone_number", strings.Repeat("1", 40), true},
 		{"phone_number", strings.Repeat("1", 41), false},
@@ -235,7 +236,7 @@ func TestInputStringBounds(t *testing.T) {
 		{"description", strings.Repeat("f", 2001), false},
 		{"image", strings.Repeat("g", 2001), false},
 		{"custom_data", map[string]any{"blob": strings.Repeat("h", 16<<10)}, false},
-		{"name", strings.Repeat("i", 151), false}, // the UbiOps alias of first_name
+		{"name", strings.Repeat("i", 101), false}, // the UbiOps alias of first_name
 	} {
 		desc := tc.field + " of " + strconv.Itoa(len([]rune(stringOf(tc.value)))) + " characters"
 		if !tc.ok {

@@ -81,16 +81,22 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 		dst  *string
 		max  int
 	}{
-		{"first_name", in.FirstName, &u.FirstName, MaxShortString},
-		{"last_name", in.LastName, &u.LastName, MaxShortString},
-		{"native_name", in.NativeName, &u.NativeName, MaxShortString},
-		{"job_title", in.JobTitle, &u.JobTitle, MaxShortString},
+		// Bounds no looser than Waldur's UserRequest, so every answer
+		// validates against its User schema.
+		{"first_name", in.FirstName, &u.FirstName, MaxName},
+		{"last_name", in.LastName, &u.LastName, MaxName},
+		{"native_name", in.NativeName, &u.NativeName, MaxName},
+		{"job_title", in.JobTitle, &u.JobTitle, 120},
 		{"phone_number", in.PhoneNumber, &u.PhoneNumber, 40},
 		{"organization", in.Organization, &u.Organization, MaxShortString},
 		{"civil_number", in.CivilNumber, &u.CivilNumber, 50},
 		{"description", in.Description, &u.Description, MaxLongString},
 		{"preferred_language", in.PreferredLanguage, &u.PreferredLanguage, 10},
 		{"image", in.Image, &u.Image, MaxLongString},
+		{"personal_title", in.PersonalTitle, &u.PersonalTitle, 50},
+		{"place_of_birth", in.PlaceOfBirth, &u.PlaceOfBirth, 255},
+		{"organization_type", in.OrganizationType, &u.OrganizationType, 255},
+		{"organization_registry_code", in.OrganizationRegistryCode, &u.OrganizationRegistryCode, 255},
 	} {
 		if f.v == nil {
 			continue
@@ -136,6 +142,7 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 			u.CustomData = string(raw)
 		}
 	}
+	applyWaldurProfile(p, in, u)
 	if in.AgreeWithPolicy != nil && *in.AgreeWithPolicy {
 		t := now
 		u.AgreementDate = &t
@@ -152,6 +159,9 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*User, error) {
 	if in.IsStaff != nil || in.IsSupport != nil || in.IsActive != nil {
 		return nil, httpapi.Forbidden("Only staff can set is_staff, is_support or is_active.")
+	}
+	if in.Slug != nil || in.IsIdentityManager != nil || in.ManagedISDs != nil {
+		return nil, httpapi.Forbidden("Only staff can set slug, is_identity_manager or managed_isds.")
 	}
 	now := s.now()
 	p := problems{}
