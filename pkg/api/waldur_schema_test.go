@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/example/accounts/pkg/testenv"
@@ -258,4 +261,99 @@ func TestWaldurProfileFields(t *testing.T) {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
+}
+
+func TestSlugs(t *testing.T) {
+	staff := env.NewStaff(t, "slug-staff", false)
+	t.Run("case=a sign-up keeps the slug its username gives, and claims it", func(t *testing.T) {
+		email := testenv.Email("slug.a")
+		r := env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword})
+		want := strings.NewReplacer("@", "-", ".", "-").Replace(strings.ToLower(email))
+		if r.Status != http.StatusCreated || r.Str("slug") != want {
+			t.Fatalf("got %d %s, want slug %q", r.Status, r.Body, want)
+		}
+		if attr(userItem(t, r.Str("uuid")), "slug") != want || claimHolder(t, "SLUG#"+want) != r.Str("uuid") {
+			t.Fatalf("slug not kept or not claimed")
+		}
+		// Activation keeps the claim (it no longer expires with the account).
+		env.Activate(t, email)
+		if out := claimItem(t, "SLUG#"+want); attr(out, "ttl") != "" {
+			t.Errorf("the slug claim still expires after activation: %v", out)
+		}
+	})
+	t.Run("case=a username giving a slug someone holds gets a suffixed one", func(t *testing.T) {
+		base := "slugdup" + strings.ReplaceAll(testenv.Email("x")[2:10], "-", "")
+		first := env.Do(t, "POST", "/api/users", map[string]any{"email": testenv.Email("s1"), "username": base + ".x", "password": testenv.DefaultPassword})
+		second := env.Do(t, "POST", "/api/users", map[string]any{"email": testenv.Email("s2"), "username": base + "-x", "password": testenv.DefaultPassword})
+		if first.Status != 201 || second.Status != 201 {
+			t.Fatalf("sign-ups: %d %s / %d %s", first.Status, first.Body, second.Status, second.Body)
+		}
+		if first.Str("slug") != base+"-x" || !strings.HasPrefix(second.Str("slug"), base+"-x-") || len(second.Str("slug")) != len(base)+2+9 {
+			t.Fatalf("slugs %q and %q", first.Str("slug"), second.Str("slug"))
+		}
+		checkWaldurUser(t, "suffixed slug", decodeAny(t, second))
+	})
+	t.Run("case=staff move a slug; a taken one is refused; delete releases it", func(t *testing.T) {
+		u := env.NewUser(t, "slug-move")
+		other := env.NewUser(t, "slug-other")
+		old := env.Do(t, "GET", "/api/users/"+u.UUID, nil, auth(u)...).Str("slug")
+		chosen := "Chosen_" + u.UUID[:8]
+		r := env.Do(t, "PATCH", "/api/users/"+u.UUID+"/", map[string]any{"slug": chosen}, auth(staff)...)
+		if r.Status != http.StatusOK || r.Str("slug") != chosen {
+			t.Fatalf("move: %d %s", r.Status, r.Body)
+		}
+		if claimHolder(t, "SLUG#"+old) != "" || claimHolder(t, "SLUG#"+strings.ToLower(chosen)) != u.UUID {
+			t.Fatalf("the claim did not move")
+		}
+		// The user may echo their slug back unchanged.
+		if r := env.Do(t, "PATCH", "/api/users/"+u.UUID+"/", map[string]any{"slug": chosen, "first_name": "S"}, auth(u)...); r.Status != http.StatusOK {
+			t.Fatalf("echo: %d %s", r.Status, r.Body)
+		}
+		for _, taken := range []string{chosen, strings.ToUpper(chosen)} {
+			r = env.Do(t, "PATCH", "/api/users/"+other.UUID+"/", map[string]any{"slug": taken}, auth(staff)...)
+			if f, _ := r.JSON()["fields"].(map[string]any); r.Status != http.StatusBadRequest || f["slug"] == nil {
+				t.Fatalf("taken slug %q: %d %s", taken, r.Status, r.Body)
+			}
+		}
+		r = env.Do(t, "POST", "/api/users", map[string]any{"email": testenv.Email("slug-admin"), "username": "slug-admin-" + u.UUID[:8], "slug": chosen}, auth(staff)...)
+		if f, _ := r.JSON()["fields"].(map[string]any); r.Status != http.StatusBadRequest || f["slug"] == nil {
+			t.Fatalf("staff create with a taken slug: %d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "PATCH", "/api/users/"+other.UUID+"/", map[string]any{"slug": "a.b"}, auth(staff)...); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad slug: %d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "DELETE", "/api/users/"+u.UUID+"/", nil, auth(u)...); r.Status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.Status, r.Body)
+		}
+		if claimHolder(t, "SLUG#"+strings.ToLower(chosen)) != "" {
+			t.Fatalf("delete left the slug claimed")
+		}
+	})
+	t.Run("case=a sign-up replacing an unverified account takes its slug over", func(t *testing.T) {
+		email := testenv.Email("slug-replace")
+		first := env.SignUp(t, email)
+		r := env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword + "2"})
+		if r.Status != http.StatusCreated || r.Str("uuid") == first {
+			t.Fatalf("replacing sign-up: %d %s", r.Status, r.Body)
+		}
+		// The replaced account's slug was the same (both from the email): no suffix.
+		slug := r.Str("slug")
+		if slug != strings.NewReplacer("@", "-", ".", "-").Replace(strings.ToLower(email)) || claimHolder(t, "SLUG#"+slug) != r.Str("uuid") {
+			t.Fatalf("slug %q held by %q", slug, claimHolder(t, "SLUG#"+slug))
+		}
+	})
+	auditClaims(t)
+}
+
+// claimItem reads a claim item.
+func claimItem(t *testing.T, pk string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := env.DB.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(env.Config.TableName), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: "CLAIM"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
 }

@@ -233,6 +233,17 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
 	}
+	// Only staff reach here with a new slug (staffOnlyChanges); its claim
+	// moves with it, from the slug read.
+	slugChanged := next.Slug != target.Slug
+	if slugChanged {
+		upd = upd.Set(expression.Name("slug"), expression.Value(next.Slug))
+		was := expression.Name("slug").Equal(expression.Value(target.Slug))
+		if target.Slug == "" {
+			was = expression.AttributeNotExists(expression.Name("slug"))
+		}
+		cond = cond.And(was)
+	}
 	// Lists follow the status, flags and username (list.go).
 	after := next
 	if staff {
@@ -251,14 +262,17 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 			if hasVersion {
 				return nil, httpapi.PreconditionFailed()
 			}
-			if relisted || emailChanged || usernameChanged {
+			if relisted || emailChanged || usernameChanged || slugChanged {
 				return nil, errListingRace()
 			}
 			return nil, httpapi.NotFound("")
 		}
+		if e, ok := httpapi.AsError(err); ok && slugChanged && !emailChanged && !usernameChanged && e.Message == httpapi.DuplicateMessage {
+			return nil, httpapi.Invalid(map[string][]string{"slug": {"Someone already has that slug. Could you try another?"}})
+		}
 		return nu, err
 	}
-	if !emailChanged && !usernameChanged && !activating && !relisted {
+	if !emailChanged && !usernameChanged && !activating && !relisted && !slugChanged {
 		return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.update(ctx, target, upd, cond)))
 	}
 	// Claims move with the fields: release the old, take the new, in the
@@ -277,6 +291,14 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID, claimTTL, now)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
+	}
+	switch {
+	case slugChanged && target.Slug == "":
+		claims = append(claims, s.st.takeClaim(slugKey(next.Slug), target.UUID, claimTTL, now))
+	case slugChanged && !strings.EqualFold(next.Slug, target.Slug):
+		claims = append(claims, s.st.moveClaim(slugKey(target.Slug), slugKey(next.Slug), target.UUID, claimTTL, now)...)
+	case activating:
+		claims = append(claims, slugClaims(target, s.st.keepClaim)...)
 	}
 	return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
 }
