@@ -14,11 +14,15 @@ import (
 func (a *API) SignUp() httpapi.LambdaHandler {
 	return httpapi.Wrap("SignUp", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in users.ProfileInput
-		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
+		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
+		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
+		if err != nil {
+			return nil, err
+		}
+		if err := takeImage(files); err != nil {
 			return nil, err
 		}
 		var u *users.User
-		var err error
 		// POST /user is UbiOps' sign-up, whatever Authorization its client
 		// sends (it sends its configured token on every call).
 		if r.Header("authorization") != "" && !isUbiOps(r) {

@@ -122,9 +122,16 @@ func TestInputJSONSyntax(t *testing.T) {
 
 func TestInputContentType(t *testing.T) {
 	body := []byte(`{"email":"` + testenv.Email("ctype") + `","password":"` + testenv.DefaultPassword + `"}`)
-	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "", "application/json;;"} {
+	for _, ct := range []string{"text/plain", "application/xml", "", "application/json;;"} {
 		t.Run("case=Content-Type "+ct+" with a body is a 415", func(t *testing.T) {
 			envelope(t, rawPost(t, "/api/users", ct, body), http.StatusUnsupportedMediaType, "unsupported_media_type")
+		})
+	}
+	// Forms are read (Waldur's UserRequestForm/Multipart), strictly: JSON
+	// labelled as one is no form of known fields.
+	for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "multipart/form-data"} {
+		t.Run("case=JSON sent as "+ct+" is a 400", func(t *testing.T) {
+			envelope(t, rawPost(t, "/api/users", ct, body), http.StatusBadRequest, "bad_request")
 		})
 	}
 	t.Run("case=application/json with a charset is read", func(t *testing.T) {

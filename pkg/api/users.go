@@ -70,7 +70,12 @@ func (a *API) GetUser() httpapi.LambdaHandler {
 func (a *API) UpdateUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("UpdateUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in users.ProfileInput
-		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
+		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
+		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
+		if err != nil {
+			return nil, err
+		}
+		if err := takeImage(files); err != nil {
 			return nil, err
 		}
 		p, t, err := a.target(ctx, r, changeAccess)
@@ -236,4 +241,15 @@ func (a *API) PasswordResetConfirm() httpapi.LambdaHandler {
 		}
 		return httpapi.JSON(http.StatusOK, map[string]string{"detail": "The password has been reset; log in with the new one."}), nil
 	})
+}
+
+// imageFiles are the file parts a multipart user body may carry.
+var imageFiles = map[string]bool{"image": true}
+
+// takeImage refuses an image file: storing uploads needs the image store.
+func takeImage(files map[string]*httpapi.File) error {
+	if files["image"] != nil {
+		return httpapi.Invalid(map[string][]string{"image": {"Image uploads are not available on this deployment; send the image's URL instead."}})
+	}
+	return nil
 }
