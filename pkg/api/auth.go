@@ -19,13 +19,11 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		if err := takeImage(files); err != nil {
-			return nil, err
-		}
 		var u *users.User
 		// POST /user is UbiOps' sign-up, whatever Authorization its client
 		// sends (it sends its configured token on every call).
-		if r.Header("authorization") != "" && !isUbiOps(r) {
+		admin := r.Header("authorization") != "" && !isUbiOps(r)
+		if admin {
 			p, aerr := a.authenticate(ctx, r)
 			if aerr != nil {
 				return nil, aerr
@@ -33,10 +31,17 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 			if !p.User.IsStaff {
 				return nil, httpapi.Forbidden("Only staff can create accounts for others.")
 			}
+		}
+		up, err := a.takeImage(ctx, files, &in)
+		if err != nil {
+			return nil, err
+		}
+		if admin {
 			u, err = a.Users.AdminCreate(ctx, in)
 		} else {
 			u, err = a.Users.Register(ctx, in, r.SourceIP())
 		}
+		a.settleImage(ctx, up, nil, u, err)
 		if err != nil {
 			return nil, err
 		}
@@ -227,6 +232,7 @@ func (a *API) DeleteSelf() httpapi.LambdaHandler {
 		if err := a.Users.Delete(ctx, p.User); err != nil {
 			return nil, err
 		}
+		a.settleImage(ctx, nil, p.User, nil, nil)
 		if isUbiOps(r) {
 			return httpapi.NoContent(), nil
 		}

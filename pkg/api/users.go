@@ -75,14 +75,16 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		if err := takeImage(files); err != nil {
-			return nil, err
-		}
 		p, t, err := a.target(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
+		up, err := a.takeImage(ctx, files, &in)
+		if err != nil {
+			return nil, err
+		}
 		u, err := a.Users.Update(ctx, p.User, t, in, r.Method() == http.MethodPut, r.Header("if-match"))
+		a.settleImage(ctx, up, t, u, err)
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +102,7 @@ func (a *API) DeleteUser() httpapi.LambdaHandler {
 		if err := a.Users.Delete(ctx, t); err != nil {
 			return nil, err
 		}
+		a.settleImage(ctx, nil, t, nil, nil)
 		return httpapi.NoContent(), nil
 	})
 }
@@ -241,15 +244,4 @@ func (a *API) PasswordResetConfirm() httpapi.LambdaHandler {
 		}
 		return httpapi.JSON(http.StatusOK, map[string]string{"detail": "The password has been reset; log in with the new one."}), nil
 	})
-}
-
-// imageFiles are the file parts a multipart user body may carry.
-var imageFiles = map[string]bool{"image": true}
-
-// takeImage refuses an image file: storing uploads needs the image store.
-func takeImage(files map[string]*httpapi.File) error {
-	if files["image"] != nil {
-		return httpapi.Invalid(map[string][]string{"image": {"Image uploads are not available on this deployment; send the image's URL instead."}})
-	}
-	return nil
 }
