@@ -28,7 +28,8 @@ FUNCTIONS := \
 	PasswordResetFunction:password-reset \
 	PasswordResetConfirmFunction:password-reset-confirm \
 	PullRemoteUserFunction:pull-remote-user \
-	PagesFunction:pages
+	PagesFunction:pages \
+	GetImageFunction:get-image
 
 # Lambda provided.al2023 on arm64: a static binary named bootstrap.
 LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0

@@ -101,6 +101,23 @@ func run(log *slog.Logger) error {
 		sesEndpoint = proc.Endpoint()
 	}
 
+	// Uploaded images go to an in-process S3 (in memory: they do not
+	// outlive the run), unless S3_ENDPOINT names one already running.
+	s3Endpoint := os.Getenv("S3_ENDPOINT")
+	bucket := envOr("IMAGES_BUCKET", "images")
+	if s3Endpoint == "" {
+		p, err := port("S3_PORT", "8006")
+		if err != nil {
+			return err
+		}
+		srv, err := localstack.StartS3("127.0.0.1:"+strconv.Itoa(p), bucket)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		s3Endpoint = srv.Endpoint()
+	}
+
 	key, err := tokenKey(filepath.Join(dataDir, "token.key"))
 	if err != nil {
 		return err
@@ -112,12 +129,14 @@ func run(log *slog.Logger) error {
 		"AWS_REGION":        "us-east-1",
 		"DYNAMODB_ENDPOINT": dynamoEndpoint,
 		"SES_ENDPOINT":      sesEndpoint,
+		"S3_ENDPOINT":       s3Endpoint,
+		"IMAGES_BUCKET":     bucket,
 		// Links in mail and the user's url point here, whatever Host a
 		// request carries.
 		"PUBLIC_URL": "http://127.0.0.1:" + strconv.Itoa(apiPort),
 	}
 	cfg, err := config.Load(func(k string) string {
-		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" {
+		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" || k == "S3_ENDPOINT" || k == "IMAGES_BUCKET" {
 			return defaults[k]
 		}
 		return envOr(k, defaults[k])

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/users"
 )
 
@@ -21,6 +22,8 @@ type API struct {
 	Log   *slog.Logger
 	// Remote is the remote identity source; nil when none is configured.
 	Remote IdentitySource
+	// Images keeps uploaded images; nil when no bucket is configured.
+	Images *images.Store
 }
 
 // Handlers maps each function's logical id in template.yaml to its handler;
@@ -47,6 +50,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"PasswordResetFunction":        a.PasswordReset(),
 		"PasswordResetConfirmFunction": a.PasswordResetConfirm(),
 		"PullRemoteUserFunction":       a.PullRemoteUser(),
+		"GetImageFunction":             a.GetImage(),
 	}
 }
 

@@ -14,14 +14,16 @@ import (
 func (a *API) SignUp() httpapi.LambdaHandler {
 	return httpapi.Wrap("SignUp", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in users.ProfileInput
-		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
+		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
+		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
+		if err != nil {
 			return nil, err
 		}
 		var u *users.User
-		var err error
 		// POST /user is UbiOps' sign-up, whatever Authorization its client
 		// sends (it sends its configured token on every call).
-		if r.Header("authorization") != "" && !isUbiOps(r) {
+		admin := r.Header("authorization") != "" && !isUbiOps(r)
+		if admin {
 			p, aerr := a.authenticate(ctx, r)
 			if aerr != nil {
 				return nil, aerr
@@ -29,26 +31,55 @@ func (a *API) SignUp() httpapi.LambdaHandler {
 			if !p.User.IsStaff {
 				return nil, httpapi.Forbidden("Only staff can create accounts for others.")
 			}
+		}
+		up, err := a.takeImage(ctx, files, &in)
+		if err != nil {
+			return nil, err
+		}
+		if admin {
 			u, err = a.Users.AdminCreate(ctx, in)
 		} else {
 			u, err = a.Users.Register(ctx, in, r.SourceIP())
 		}
+		a.settleImage(ctx, up, nil, u, err)
 		if err != nil {
 			return nil, err
 		}
 		httpapi.SetUser(ctx, u.UUID)
 		if isUbiOps(r) {
-			return httpapi.JSON(http.StatusCreated, map[string]string{
-				"email": u.Email, "name": u.FirstName, "surname": u.LastName, "phone": u.PhoneNumber,
-			}), nil
+			return httpapi.JSON(http.StatusCreated, ubiOpsPending(u, in)), nil
 		}
 		return a.userResponse(ctx, r, http.StatusCreated, u, "")
 	})
 }
 
-// isUbiOps tells the UbiOps routes (/user) from the contract's (/api/...).
+// ubiOpsPending is UbiOps' UserPendingDetail: what the sign-up stored, with
+// the optional fields it did not send as null (its client reads None).
+func ubiOpsPending(u *users.User, in users.ProfileInput) map[string]*string {
+	opt := func(stored string, sent ...*string) *string {
+		for _, s := range sent {
+			if s != nil {
+				return &stored
+			}
+		}
+		if stored == "" {
+			return nil
+		}
+		return &stored
+	}
+	return map[string]*string{
+		"email":   &u.Email,
+		"name":    opt(u.FirstName, in.Name, in.FirstName),
+		"surname": opt(u.LastName, in.Surname, in.LastName),
+		"phone":   opt(u.PhoneNumber, in.Phone, in.PhoneNumber),
+	}
+}
+
+// isUbiOps tells the UbiOps routes (/user, and /v2.1/user under UbiOps'
+// base path) from the contract's (/api/...).
 func isUbiOps(r *httpapi.Request) bool {
-	return strings.TrimRight(r.Path(), "/") == "/user"
+	p := strings.TrimRight(r.Path(), "/")
+	return p == "/user" || p == "/v2.1/user"
 }
 
 type codeInput struct {
@@ -115,7 +146,12 @@ type loginInput struct {
 	Password string `json:"password"`
 }
 
-// Login serves POST /api/auth/login.
+// isWaldurAuth tells Waldur's /api-auth/... routes from /api/auth/....
+func isWaldurAuth(r *httpapi.Request) bool { return strings.HasPrefix(r.Path(), "/api-auth/") }
+
+// Login serves POST /api/auth/login and Waldur's POST /api-auth/password/
+// (username or email and password; the same checks, limits and token,
+// answered as {"token"}).
 func (a *API) Login() httpapi.LambdaHandler {
 	return httpapi.Wrap("Login", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in loginInput
@@ -148,6 +184,10 @@ func (a *API) Login() httpapi.LambdaHandler {
 			return nil, err
 		}
 		httpapi.SetUser(ctx, res.User.UUID)
+		if isWaldurAuth(r) {
+			// Waldur's CoreAuthToken.
+			return httpapi.JSON(http.StatusOK, map[string]string{"token": res.Token}), nil
+		}
 		return httpapi.JSON(http.StatusOK, map[string]any{
 			"token":      res.Token,
 			"expires_at": users.TimeFormat(res.Expires),
@@ -156,7 +196,7 @@ func (a *API) Login() httpapi.LambdaHandler {
 	})
 }
 
-// Logout serves POST /api/auth/logout.
+// Logout serves POST /api/auth/logout and Waldur's POST /api-auth/logout/.
 func (a *API) Logout() httpapi.LambdaHandler {
 	return httpapi.Wrap("Logout", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		p, err := a.authenticate(ctx, r)
@@ -192,6 +232,7 @@ func (a *API) DeleteSelf() httpapi.LambdaHandler {
 		if err := a.Users.Delete(ctx, p.User); err != nil {
 			return nil, err
 		}
+		a.settleImage(ctx, nil, p.User, nil, nil)
 		if isUbiOps(r) {
 			return httpapi.NoContent(), nil
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/example/accounts/pkg/users"
 )
 
-// ListUsers serves GET /api/users: a page of users as a JSON array, with
+// ListUsers serves GET /api/users (HEAD: the same headers, no body): a page of users as a JSON array, with
 // X-Result-Count (all matches) and an RFC 8288 Link header (first, prev,
 // next, last). Staff and support see everyone, others only themselves. A
 // page ordered by username, unfiltered or filtered by one of is_active,
@@ -48,7 +48,11 @@ func (a *API) ListUsers() httpapi.LambdaHandler {
 		if strings.HasSuffix(r.Path(), "/") {
 			self += "/"
 		}
-		return httpapi.JSON(http.StatusOK, out).
+		resp := httpapi.JSON(http.StatusOK, out)
+		if r.Method() == http.MethodHead {
+			resp = &httpapi.Response{Status: http.StatusOK} // Waldur's users_count: the headers alone
+		}
+		return resp.
 			WithHeader("X-Result-Count", strconv.Itoa(res.Total)).
 			WithHeader("Link", pageLinks(self, r.Query(), q.Page, q.PageSize, res.Total)), nil
 	})
@@ -58,7 +62,7 @@ func (a *API) ListUsers() httpapi.LambdaHandler {
 var listParams = func() map[string]bool {
 	m := map[string]bool{"email": true, "username": true, "username_list": true, "is_active": true, "is_staff": true,
 		"is_support": true, "date_joined": true, "modified": true, "query": true, "o": true, "page": true,
-		"page_size": true, "field": true}
+		"page_size": true, "field": true, "agreement_date": true, "user_keyword": true}
 	for _, f := range users.ContainsFilters {
 		m[f] = true
 	}
@@ -68,16 +72,33 @@ var listParams = func() map[string]bool {
 	return m
 }()
 
+// scopeParams are Waldur's filters by customer or project: refused (400)
+// until groups exist.
+var scopeParams = map[string]bool{"customer_uuid": true, "project_uuid": true, "organization_roles": true, "project_roles": true}
+
 // parseListQuery reads the list's query string; anything it does not know
 // or cannot read is a 400 naming the parameters.
 func parseListQuery(v url.Values) (users.ListQuery, error) {
 	q := users.ListQuery{Page: 1, PageSize: users.DefaultPageSize}
-	var unknown []string
+	var unknown, scoped []string
 	for k := range v {
-		if !listParams[k] {
+		if scopeParams[k] {
+			scoped = append(scoped, k)
+		} else if !listParams[k] {
 			unknown = append(unknown, k)
 		}
 	}
+	if len(scoped) > 0 && len(unknown) == 0 {
+		slices.Sort(scoped)
+		fields := map[string][]string{}
+		for _, k := range scoped {
+			fields[k] = []string{"Filtering by customer or project is not available until groups exist."}
+		}
+		e := httpapi.Invalid(fields)
+		e.Message = "Filtering by customer or project is not available yet: " + strings.Join(scoped, ", ") + "."
+		return q, e
+	}
+	unknown = append(unknown, scoped...)
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
 		fields := map[string][]string{}
@@ -136,6 +157,7 @@ func parseListQuery(v url.Values) (users.ListQuery, error) {
 		}
 	}
 	q.Search = last("query")
+	q.Keyword = last("user_keyword")
 	for _, b := range []struct {
 		name string
 		dst  **bool
@@ -154,7 +176,7 @@ func parseListQuery(v url.Values) (users.ListQuery, error) {
 	for _, d := range []struct {
 		name string
 		dst  **time.Time
-	}{{"date_joined", &q.JoinedSince}, {"modified", &q.ModifiedSince}} {
+	}{{"date_joined", &q.JoinedSince}, {"modified", &q.ModifiedSince}, {"agreement_date", &q.AgreedSince}} {
 		s := last(d.name)
 		if s == "" {
 			continue

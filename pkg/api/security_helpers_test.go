@@ -114,7 +114,7 @@ func auditClaims(t testing.TB) {
 		switch {
 		case strings.HasPrefix(pk, "USER#") && attr(it, "sk") == "USER":
 			users[strings.TrimPrefix(pk, "USER#")] = it
-		case strings.HasPrefix(pk, "EMAIL#"), strings.HasPrefix(pk, "USERNAME#"), strings.HasPrefix(pk, "REMOTESUB#"):
+		case strings.HasPrefix(pk, "EMAIL#"), strings.HasPrefix(pk, "USERNAME#"), strings.HasPrefix(pk, "REMOTESUB#"), strings.HasPrefix(pk, "SLUG#"):
 			claims[pk] = attr(it, "user")
 		}
 	}
@@ -130,6 +130,9 @@ func auditClaims(t testing.TB) {
 		if want := "USERNAME#" + attr(u, "username"); strings.HasPrefix(pk, "USERNAME#") && pk != want {
 			t.Errorf("claim %s points to user %s, whose username is %q", pk, holder, attr(u, "username"))
 		}
+		if want := "SLUG#" + strings.ToLower(attr(u, "slug")); strings.HasPrefix(pk, "SLUG#") && pk != want {
+			t.Errorf("claim %s points to user %s, whose slug is %q", pk, holder, attr(u, "slug"))
+		}
 		if want := "REMOTESUB#" + attr(u, "remote_sub"); strings.HasPrefix(pk, "REMOTESUB#") && pk != want {
 			t.Errorf("claim %s points to user %s, whose remote_sub is %q", pk, holder, attr(u, "remote_sub"))
 		}
@@ -140,6 +143,9 @@ func auditClaims(t testing.TB) {
 		}
 		if k := "USERNAME#" + attr(u, "username"); claims[k] != id {
 			t.Errorf("user %s has username %q but its claim is held by %q", id, attr(u, "username"), claims[k])
+		}
+		if k := "SLUG#" + strings.ToLower(attr(u, "slug")); attr(u, "slug") != "" && claims[k] != id {
+			t.Errorf("user %s has slug %q but its claim is held by %q", id, attr(u, "slug"), claims[k])
 		}
 		if k := "REMOTESUB#" + attr(u, "remote_sub"); attr(u, "remote_sub") != "" && claims[k] != id {
 			t.Errorf("user %s has remote_sub %q but its claim is held by %q", id, attr(u, "remote_sub"), claims[k])

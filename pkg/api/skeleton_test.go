@@ -173,7 +173,8 @@ func TestSignUpRefusals(t *testing.T) {
 		{desc: "bad username", body: map[string]any{"email": testenv.Email("u"), "username": "Not Valid", "password": testenv.DefaultPassword}, status: 400, field: "username"},
 		{desc: "unknown field", body: map[string]any{"email": testenv.Email("f"), "password": testenv.DefaultPassword, "favourite_colour": "blue"}, status: 400, field: "favourite_colour"},
 		{desc: "not JSON", body: `{"email":`, status: 400},
-		{desc: "wrong content type", body: `email=a`, ctype: "application/x-www-form-urlencoded", status: 415},
+		{desc: "wrong content type", body: `email=a`, ctype: "text/plain", status: 415},
+		{desc: "form without a password", body: `email=a%40example.com`, ctype: "application/x-www-form-urlencoded", status: 400, field: "password"},
 		{desc: "staff flag without staff", body: map[string]any{"email": testenv.Email("st"), "password": testenv.DefaultPassword, "is_staff": true}, status: 403},
 		{desc: "custom_data not an object", body: map[string]any{"email": testenv.Email("cd"), "password": testenv.DefaultPassword, "custom_data": []int{1}}, status: 400, field: "custom_data"},
 	} {

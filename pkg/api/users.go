@@ -70,14 +70,21 @@ func (a *API) GetUser() httpapi.LambdaHandler {
 func (a *API) UpdateUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("UpdateUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in users.ProfileInput
-		if err := r.DecodeJSON(&in, users.ReadOnlyFields); err != nil {
+		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
+		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
+		if err != nil {
 			return nil, err
 		}
 		p, t, err := a.target(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
+		up, err := a.takeImage(ctx, files, &in)
+		if err != nil {
+			return nil, err
+		}
 		u, err := a.Users.Update(ctx, p.User, t, in, r.Method() == http.MethodPut, r.Header("if-match"))
+		a.settleImage(ctx, up, t, u, err)
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +102,7 @@ func (a *API) DeleteUser() httpapi.LambdaHandler {
 		if err := a.Users.Delete(ctx, t); err != nil {
 			return nil, err
 		}
+		a.settleImage(ctx, nil, t, nil, nil)
 		return httpapi.NoContent(), nil
 	})
 }

@@ -16,12 +16,14 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/accounts/pkg/api"
 	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
@@ -55,7 +57,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 	if cfg.Region != "" { // else the SDK's own chain (~/.aws/config) decides
 		loadOpts = append(loadOpts, awsconfig.WithRegion(cfg.Region))
 	}
-	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "" || cfg.S3Endpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		// Local endpoints accept any credentials; do not go looking for real ones.
 		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
 	}
@@ -85,7 +87,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		})}
 	}
 	svc := users.New(db, cfg, sender, tokenSealer(cfg, awsCfg), log)
-	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg)}, nil
+	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg), Images: imageStore(cfg, awsCfg)}, nil
+}
+
+// imageStore is the S3 store of uploaded images, or nil when no bucket is
+// configured.
+func imageStore(cfg config.Config, awsCfg aws.Config) *images.Store {
+	if cfg.ImagesBucket == "" {
+		return nil
+	}
+	return &images.Store{Bucket: cfg.ImagesBucket, Client: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.S3Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
+			o.UsePathStyle = true
+		}
+	})}
 }
 
 // remoteSource is the remote identity source, or nil when none is

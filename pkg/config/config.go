@@ -39,6 +39,10 @@ type Config struct {
 	Region         string // AWS_REGION
 	DynamoEndpoint string // DYNAMODB_ENDPOINT: DynamoDB Local
 	SESEndpoint    string // SES_ENDPOINT: the local SES
+	S3Endpoint     string // S3_ENDPOINT: the local S3 (path-style)
+	// ImagesBucket is the S3 bucket of uploaded images (IMAGES_BUCKET);
+	// empty = uploads refused.
+	ImagesBucket string
 
 	RateLimits RateLimits
 
@@ -71,6 +75,8 @@ func Load(getenv func(string) string) (Config, error) {
 		Region:              strings.TrimSpace(getenv("AWS_REGION")),
 		DynamoEndpoint:      strings.TrimSpace(getenv("DYNAMODB_ENDPOINT")),
 		SESEndpoint:         strings.TrimSpace(getenv("SES_ENDPOINT")),
+		S3Endpoint:          strings.TrimSpace(getenv("S3_ENDPOINT")),
+		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
 		TokenLifetime:       12 * time.Hour,
 	}
 	var missing []string

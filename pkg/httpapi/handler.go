@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,14 @@ type Response struct {
 	// Err is an error already rendered into this response (a page that
 	// shows it); it goes into the request's log line as a returned error does.
 	Err error
+	// Binary is a body of bytes (an image), sent base64 in the event, with
+	// the Content-Type in Headers; it is used when Body is nil.
+	Binary []byte
+}
+
+// Bytes answers status with b as the body, of content type ctype.
+func Bytes(status int, b []byte, ctype string) *Response {
+	return (&Response{Status: status, Binary: b}).WithHeader("Content-Type", ctype)
 }
 
 // JSON answers status with v as the body.
@@ -214,6 +223,11 @@ func render(r *Response, id string) events.APIGatewayV2HTTPResponse {
 	}
 	out.Headers["X-Content-Type-Options"] = "nosniff"
 	out.Cookies = r.Cookies
+	if r.Body == nil && r.Binary != nil {
+		out.Body = base64.StdEncoding.EncodeToString(r.Binary)
+		out.IsBase64Encoded = true
+		return out
+	}
 	if r.Body == nil && r.Raw != "" {
 		out.Body = r.Raw
 	}

@@ -47,8 +47,13 @@ type Env struct {
 	Actions *Actions
 
 	Dynamo, SES *localstack.Process
-	server      *httptest.Server
+	// S3 holds the images bucket (ImagesBucket).
+	S3     *localstack.S3
+	server *httptest.Server
 }
+
+// ImagesBucket is the local stack's images bucket.
+const ImagesBucket = "images-test"
 
 // Buffer is a goroutine-safe log sink.
 type Buffer struct {
@@ -95,6 +100,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.Inbox = localstack.Inbox{Endpoint: e.SES.Endpoint()}
+	if e.S3, err = localstack.StartS3("127.0.0.1:0", ImagesBucket); err != nil {
+		e.Close()
+		return nil, err
+	}
 	// The server's address is known before the service is built, so that
 	// its links come from configuration as on AWS.
 	e.server = httptest.NewUnstartedServer(nil)
@@ -106,6 +115,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		"AWS_REGION":        "us-east-1",
 		"DYNAMODB_ENDPOINT": e.Dynamo.Endpoint(),
 		"SES_ENDPOINT":      e.SES.Endpoint(),
+		"S3_ENDPOINT":       e.S3.Endpoint(),
+		"IMAGES_BUCKET":     ImagesBucket,
 		// Every test request comes from 127.0.0.1; the per-IP limits have
 		// tests of their own, with their own stack.
 		"IP_RATE_LIMIT": "0",
@@ -152,6 +163,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 func (e *Env) Close() {
 	if e.server != nil {
 		e.server.Close()
+	}
+	if e.S3 != nil {
+		e.S3.Stop()
 	}
 	if e.Dynamo != nil {
 		_ = e.Dynamo.Stop()

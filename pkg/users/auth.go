@@ -481,6 +481,7 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 		s.st.releaseClaim(emailKey(u.Email), u.UUID),
 		s.st.releaseClaim(usernameKey(u.Username), u.UUID),
 	}
+	items = append(items, slugClaims(u, s.st.releaseClaim)...)
 	items = append(items, s.st.countItems(u, nil)...)
 	if u.RemoteSub != "" { // the remote identity it was linked to (remote.go)
 		items = append(items, s.st.releaseClaim(remoteSubKey(u.RemoteSub), u.UUID))

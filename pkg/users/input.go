@@ -30,6 +30,20 @@ type ProfileInput struct {
 	IsStaff              *bool           `json:"is_staff"`
 	IsSupport            *bool           `json:"is_support"`
 	IsActive             *bool           `json:"is_active"`
+	// Waldur's further fields (UserRequest).
+	Slug                     *string         `json:"slug"`
+	PersonalTitle            *string         `json:"personal_title"`
+	Gender                   json.RawMessage `json:"gender"` // an ISO 5218 code or null
+	PlaceOfBirth             *string         `json:"place_of_birth"`
+	CountryOfResidence       *string         `json:"country_of_residence"`
+	Nationality              *string         `json:"nationality"`
+	Nationalities            *[]string       `json:"nationalities"`
+	OrganizationCountry      *string         `json:"organization_country"`
+	OrganizationType         *string         `json:"organization_type"`
+	OrganizationRegistryCode *string         `json:"organization_registry_code"`
+	EdupersonAssurance       *[]string       `json:"eduperson_assurance"`
+	IsIdentityManager        *bool           `json:"is_identity_manager"`
+	ManagedISDs              *[]string       `json:"managed_isds"`
 }
 
 // ReadOnlyFields are fields of the user object a client may send back after
@@ -40,7 +54,7 @@ var ReadOnlyFields = map[string]bool{
 	"requested_email": true, "has_active_session": true, "ip_address": true, "permissions": true,
 	"affiliations": true, "identity_provider_name": true, "identity_provider_label": true,
 	"identity_provider_management_url": true, "identity_provider_fields": true,
-	"identity_source": true, "token": true, "slug": true,
+	"identity_source": true, "token": true, "attribute_sources": true, "active_isds": true,
 }
 
 // aliases folds the UbiOps names into the contract's.

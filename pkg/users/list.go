@@ -375,9 +375,13 @@ type ListQuery struct {
 	Exact                        map[string]string
 	IsActive, IsStaff, IsSupport *bool
 	JoinedSince, ModifiedSince   *time.Time // on or after
+	AgreedSince                  *time.Time // agreement_date on or after; never agreed never matches
 	// Search matches first name, last name, username or email
 	// (case-insensitive contains).
-	Search   string
+	Search string
+	// Keyword (Waldur's user_keyword) matches username, full name or email
+	// (case-insensitive contains).
+	Keyword  string
 	Order    []Order // empty: username
 	Page     int     // 1-based
 	PageSize int
@@ -464,6 +468,16 @@ func (q *ListQuery) matches(u *User, names map[string]bool) bool {
 	if (q.JoinedSince != nil && u.DateJoined.Before(*q.JoinedSince)) || (q.ModifiedSince != nil && u.Modified.Before(*q.ModifiedSince)) {
 		return false
 	}
+	if q.AgreedSince != nil && (u.AgreementDate == nil || u.AgreementDate.Before(*q.AgreedSince)) {
+		return false
+	}
+	if q.Keyword != "" {
+		s := strings.ToLower(q.Keyword)
+		if !strings.Contains(strings.ToLower(u.FullName()), s) && !strings.Contains(u.Username, s) &&
+			!strings.Contains(strings.ToLower(u.Email), s) {
+			return false
+		}
+	}
 	if q.Search != "" {
 		s := strings.ToLower(q.Search)
 		if !strings.Contains(strings.ToLower(u.FirstName), s) && !strings.Contains(strings.ToLower(u.LastName), s) &&
@@ -548,7 +562,7 @@ func (q *ListQuery) plan() (listPlan, userList) {
 	}
 	byUsername := len(q.Order) == 0 || (len(q.Order) == 1 && q.Order[0].Field == "username")
 	if byUsername && len(bools) <= 1 && len(q.UsernameList) == 0 && len(q.Contains) == 0 && len(q.Exact) == 0 &&
-		q.JoinedSince == nil && q.ModifiedSince == nil && q.Search == "" {
+		q.JoinedSince == nil && q.ModifiedSince == nil && q.AgreedSince == nil && q.Search == "" && q.Keyword == "" {
 		return planIndexed, l
 	}
 	return planScan, l

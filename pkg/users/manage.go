@@ -67,6 +67,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		if in.IsActive != nil && *in.IsActive != target.IsActive {
 			denied = append(denied, "is_active")
 		}
+		denied = append(denied, staffOnlyChanges(&in, target)...)
 		// Only the stored address byte for byte (as GET-modify-PUT echoes it)
 		// is no change; a case or Unicode variant would rewrite it.
 		if in.Email != nil && *in.Email != target.Email {
@@ -76,6 +77,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 			return nil, httpapi.Forbidden("You may not change: " + strings.Join(denied, ", ") + ".")
 		}
 		in.Email = nil // the echo writes nothing
+		unchangedEcho(&in)
 	}
 	p := problems{}
 	if in.Password != nil {
@@ -155,6 +157,20 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	set(in.TokenLifetime != nil, "token_lifetime", next.TokenLifetime, false)
 	set(in.CustomData != nil, "custom_data", next.CustomData, next.CustomData == "")
 	set(next.AgreementDate != target.AgreementDate, "agreement_date", next.AgreementDate, false)
+	set(in.PersonalTitle != nil, "personal_title", next.PersonalTitle, next.PersonalTitle == "")
+	set(in.Gender != nil, "gender", next.Gender, next.Gender == nil)
+	set(in.PlaceOfBirth != nil, "place_of_birth", next.PlaceOfBirth, next.PlaceOfBirth == "")
+	set(in.CountryOfResidence != nil, "country_of_residence", next.CountryOfResidence, next.CountryOfResidence == "")
+	set(in.Nationality != nil, "nationality", next.Nationality, next.Nationality == "")
+	set(in.Nationalities != nil, "nationalities", next.Nationalities, len(next.Nationalities) == 0)
+	set(in.OrganizationCountry != nil, "organization_country", next.OrganizationCountry, next.OrganizationCountry == "")
+	set(in.OrganizationType != nil, "organization_type", next.OrganizationType, next.OrganizationType == "")
+	set(in.OrganizationRegistryCode != nil, "organization_registry_code", next.OrganizationRegistryCode, next.OrganizationRegistryCode == "")
+	set(in.EdupersonAssurance != nil, "eduperson_assurance", next.EdupersonAssurance, len(next.EdupersonAssurance) == 0)
+	if staff {
+		set(in.IsIdentityManager != nil, "is_identity_manager", next.IsIdentityManager, !next.IsIdentityManager)
+		set(in.ManagedISDs != nil, "managed_isds", next.ManagedISDs, len(next.ManagedISDs) == 0)
+	}
 	if staff {
 		set(in.IsStaff != nil, "is_staff", derefBool(in.IsStaff), false)
 		set(in.IsSupport != nil, "is_support", derefBool(in.IsSupport), false)
@@ -217,6 +233,17 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	if usernameChanged {
 		upd = upd.Set(expression.Name("username"), expression.Value(next.Username))
 	}
+	// Only staff reach here with a new slug (staffOnlyChanges); its claim
+	// moves with it, from the slug read.
+	slugChanged := next.Slug != target.Slug
+	if slugChanged {
+		upd = upd.Set(expression.Name("slug"), expression.Value(next.Slug))
+		was := expression.Name("slug").Equal(expression.Value(target.Slug))
+		if target.Slug == "" {
+			was = expression.AttributeNotExists(expression.Name("slug"))
+		}
+		cond = cond.And(was)
+	}
 	// Lists follow the status, flags and username (list.go).
 	after := next
 	if staff {
@@ -235,14 +262,17 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 			if hasVersion {
 				return nil, httpapi.PreconditionFailed()
 			}
-			if relisted || emailChanged || usernameChanged {
+			if relisted || emailChanged || usernameChanged || slugChanged {
 				return nil, errListingRace()
 			}
 			return nil, httpapi.NotFound("")
 		}
+		if e, ok := httpapi.AsError(err); ok && slugChanged && !emailChanged && !usernameChanged && e.Message == httpapi.DuplicateMessage {
+			return nil, httpapi.Invalid(map[string][]string{"slug": {"Someone already has that slug. Could you try another?"}})
+		}
 		return nu, err
 	}
-	if !emailChanged && !usernameChanged && !activating && !relisted {
+	if !emailChanged && !usernameChanged && !activating && !relisted && !slugChanged {
 		return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.update(ctx, target, upd, cond)))
 	}
 	// Claims move with the fields: release the old, take the new, in the
@@ -261,6 +291,14 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		claims = append(claims, s.st.moveClaim(usernameKey(target.Username), usernameKey(next.Username), target.UUID, claimTTL, now)...)
 	} else if activating {
 		claims = append(claims, s.st.keepClaim(usernameKey(target.Username), target.UUID))
+	}
+	switch {
+	case slugChanged && target.Slug == "":
+		claims = append(claims, s.st.takeClaim(slugKey(next.Slug), target.UUID, claimTTL, now))
+	case slugChanged && !strings.EqualFold(next.Slug, target.Slug):
+		claims = append(claims, s.st.moveClaim(slugKey(target.Slug), slugKey(next.Slug), target.UUID, claimTTL, now)...)
+	case activating:
+		claims = append(claims, slugClaims(target, s.st.keepClaim)...)
 	}
 	return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
 }

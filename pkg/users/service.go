@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,16 +82,22 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 		dst  *string
 		max  int
 	}{
-		{"first_name", in.FirstName, &u.FirstName, MaxShortString},
-		{"last_name", in.LastName, &u.LastName, MaxShortString},
-		{"native_name", in.NativeName, &u.NativeName, MaxShortString},
-		{"job_title", in.JobTitle, &u.JobTitle, MaxShortString},
+		// Bounds no looser than Waldur's UserRequest, so every answer
+		// validates against its User schema.
+		{"first_name", in.FirstName, &u.FirstName, MaxName},
+		{"last_name", in.LastName, &u.LastName, MaxName},
+		{"native_name", in.NativeName, &u.NativeName, MaxName},
+		{"job_title", in.JobTitle, &u.JobTitle, 120},
 		{"phone_number", in.PhoneNumber, &u.PhoneNumber, 40},
 		{"organization", in.Organization, &u.Organization, MaxShortString},
 		{"civil_number", in.CivilNumber, &u.CivilNumber, 50},
 		{"description", in.Description, &u.Description, MaxLongString},
 		{"preferred_language", in.PreferredLanguage, &u.PreferredLanguage, 10},
 		{"image", in.Image, &u.Image, MaxLongString},
+		{"personal_title", in.PersonalTitle, &u.PersonalTitle, 50},
+		{"place_of_birth", in.PlaceOfBirth, &u.PlaceOfBirth, 255},
+		{"organization_type", in.OrganizationType, &u.OrganizationType, 255},
+		{"organization_registry_code", in.OrganizationRegistryCode, &u.OrganizationRegistryCode, 255},
 	} {
 		if f.v == nil {
 			continue
@@ -136,6 +143,7 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 			u.CustomData = string(raw)
 		}
 	}
+	applyWaldurProfile(p, in, u)
 	if in.AgreeWithPolicy != nil && *in.AgreeWithPolicy {
 		t := now
 		u.AgreementDate = &t
@@ -152,6 +160,9 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*User, error) {
 	if in.IsStaff != nil || in.IsSupport != nil || in.IsActive != nil {
 		return nil, httpapi.Forbidden("Only staff can set is_staff, is_support or is_active.")
+	}
+	if in.Slug != nil || in.IsIdentityManager != nil || in.ManagedISDs != nil {
+		return nil, httpapi.Forbidden("Only staff can set slug, is_identity_manager or managed_isds.")
 	}
 	now := s.now()
 	p := problems{}
@@ -266,18 +277,28 @@ func (s *Service) link(ctx context.Context, configured, route, code string) stri
 // by an UNVERIFIED account (one nobody has proved the mailbox and password
 // of) is taken over: that account, and its other claim, are deleted in the
 // same transaction, conditional on it still being unverified and as read.
+//
+// The slug is claimed too: one given (by staff) must be free; one derived
+// from the username that another account holds gets a random suffix. A
+// slug is never a reason to replace an account: only the replaced holder
+// of the email or username gives its slug up.
 func (st *store) create(ctx context.Context, u *User, now time.Time) error {
-	item, err := st.marshalUser(u)
-	if err != nil {
-		return httpapi.Internal(err)
+	derived := u.Slug == ""
+	if derived {
+		u.Slug = SlugFrom(u.Username)
 	}
-	put := types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}}
 	claims := []map[string]types.AttributeValue{emailKey(u.Email), usernameKey(u.Username)}
 	// An account created active is listed at once (list.go); sign-up's is not.
 	counts := st.countItems(nil, u)
 	for attempt := 0; ; attempt++ {
+		item, err := st.marshalUser(u)
+		if err != nil {
+			return httpapi.Internal(err)
+		}
+		put := types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}}
 		items := []types.TransactWriteItem{put,
-			st.takeClaim(claims[0], u.UUID, u.TTL, now), st.takeClaim(claims[1], u.UUID, u.TTL, now)}
+			st.takeClaim(claims[0], u.UUID, u.TTL, now), st.takeClaim(claims[1], u.UUID, u.TTL, now),
+			st.takeClaim(slugKey(u.Slug), u.UUID, u.TTL, now)}
 		if attempt > 0 {
 			// Who holds the claims now, and may they be replaced?
 			over, err := st.replaceable(ctx, claims, now)
@@ -289,7 +310,15 @@ func (st *store) create(ctx context.Context, u *User, now time.Time) error {
 					items[1+i] = st.takeClaimFrom(claims[i], u.UUID, h.UUID, u.TTL)
 				}
 			}
-			items = append(items, over.removals...)
+			slugItem, removals, err := st.slugOver(ctx, u, derived, over, now)
+			if err != nil {
+				return err
+			}
+			if slugItem.Put != nil {
+				items[0].Put.Item["slug"] = str(u.Slug) // it may have got a suffix
+				items[3] = slugItem
+			}
+			items = append(items, removals...)
 		}
 		_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, counts...)})
 		if err == nil {
@@ -369,8 +398,57 @@ func (st *store) replaceable(ctx context.Context, claims []map[string]types.Attr
 		if h.RemoteSub != "" { // the remote identity it was linked to (remote.go)
 			t.removals = append(t.removals, st.releaseClaim(remoteSubKey(h.RemoteSub), h.UUID))
 		}
+		if h.Slug != "" {
+			t.removals = append(t.removals, st.releaseClaim(slugKey(h.Slug), h.UUID))
+		}
 	}
 	return t, nil
+}
+
+// slugOver decides the claim of u's slug on a retried create: taken from a
+// holder the create replaces anyway (whose release then drops out of the
+// removals), or, held by anyone else, a suffixed slug when derived and a
+// refusal when chosen. It returns the claim's item and the removals.
+func (st *store) slugOver(ctx context.Context, u *User, derived bool, over takeover, now time.Time) (types.TransactWriteItem, []types.TransactWriteItem, error) {
+	k := slugKey(u.Slug)
+	got, err := st.batchGet(ctx, []map[string]types.AttributeValue{k})
+	if err != nil {
+		return types.TransactWriteItem{}, nil, err
+	}
+	holder := ""
+	if len(got) == 1 {
+		if h, ok := got[0]["user"].(*types.AttributeValueMemberS); ok {
+			holder = h.Value
+		}
+		if t, ok := got[0]["ttl"].(*types.AttributeValueMemberN); ok {
+			if exp, err := strconv.ParseInt(t.Value, 10, 64); err == nil && exp < now.Unix() {
+				holder = "" // expired, not yet swept: takeClaim's condition allows it
+			}
+		}
+	}
+	if holder == "" || holder == u.UUID {
+		return st.takeClaim(k, u.UUID, u.TTL, now), over.removals, nil
+	}
+	for _, h := range over.holders {
+		if h != nil && h.UUID == holder {
+			var removals []types.TransactWriteItem
+			for _, r := range over.removals {
+				if r.Delete == nil || pkOf(r.Delete.Key) != pkOf(k) {
+					removals = append(removals, r)
+				}
+			}
+			return st.takeClaimFrom(k, u.UUID, holder, u.TTL), removals, nil
+		}
+	}
+	if !derived {
+		return types.TransactWriteItem{}, nil, httpapi.Invalid(map[string][]string{"slug": {"Someone already has that slug. Could you try another?"}})
+	}
+	base := SlugFrom(u.Username)
+	if len(base) > MaxSlug-9 {
+		base = base[:MaxSlug-9]
+	}
+	u.Slug = base + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
+	return st.takeClaim(slugKey(u.Slug), u.UUID, u.TTL, now), over.removals, nil
 }
 
 // codeError is the one answer for a code that cannot be used.
@@ -475,7 +553,7 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	}
 	_, err = s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{
 		item, s.st.keepClaim(emailKey(u.Email), u.UUID), s.st.keepClaim(usernameKey(u.Username), u.UUID),
-	}, counts...)})
+	}, append(slugClaims(u, s.st.keepClaim), counts...)...)})
 	if err != nil {
 		if _, conditional := txCanceled(err); conditional {
 			// Used, replaced, re-keyed or locked meanwhile; or the claims

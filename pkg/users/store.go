@@ -37,6 +37,7 @@ const (
 	emailPrefix     = "EMAIL#"
 	usernamePrefix  = "USERNAME#"
 	remoteSubPrefix = "REMOTESUB#"
+	slugPrefix      = "SLUG#"
 	userSK          = "USER"
 	claimSK         = "CLAIM"
 )
@@ -54,6 +55,20 @@ func emailKey(email string) map[string]types.AttributeValue {
 
 func usernameKey(username string) map[string]types.AttributeValue {
 	return key(usernamePrefix+username, claimSK)
+}
+
+// slugKey is the claim of a slug, compared case-insensitively.
+func slugKey(slug string) map[string]types.AttributeValue {
+	return key(slugPrefix+strings.ToLower(slug), claimSK)
+}
+
+// slugClaims are the transaction items that make u's kept slug's claim
+// item do what f does to a claim (accounts from before slugs keep none).
+func slugClaims(u *User, f func(k map[string]types.AttributeValue, user string) types.TransactWriteItem) []types.TransactWriteItem {
+	if u.Slug == "" {
+		return nil
+	}
+	return []types.TransactWriteItem{f(slugKey(u.Slug), u.UUID)}
 }
 
 func remoteSubKey(sub string) map[string]types.AttributeValue {

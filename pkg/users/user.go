@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Statuses of an account.
@@ -70,12 +71,26 @@ type User struct {
 	IdentitySource                string     `dynamodbav:"identity_source,omitempty"`
 	RemoteSub                     string     `dynamodbav:"remote_sub,omitempty"` // the identity source's sub, linked at the first pull (remote.go); never shown
 	Image                         string     `dynamodbav:"image,omitempty"`
-	Version                       int64      `dynamodbav:"version"`
-	PasswordHash                  string     `dynamodbav:"password_hash,omitempty"`
-	TokenHash                     string     `dynamodbav:"token_hash,omitempty"`
-	TokenSealed                   string     `dynamodbav:"token_sealed,omitempty"`
-	TokenCreated                  *time.Time `dynamodbav:"token_created,omitempty"`
-	TokenExpires                  *time.Time `dynamodbav:"token_expires,omitempty"`
+	// Waldur's further profile fields (its UserRequest schema).
+	Slug                     string     `dynamodbav:"slug,omitempty"`
+	PersonalTitle            string     `dynamodbav:"personal_title,omitempty"`
+	Gender                   *int       `dynamodbav:"gender,omitempty"` // ISO 5218: 0, 1, 2 or 9
+	PlaceOfBirth             string     `dynamodbav:"place_of_birth,omitempty"`
+	CountryOfResidence       string     `dynamodbav:"country_of_residence,omitempty"`
+	Nationality              string     `dynamodbav:"nationality,omitempty"`
+	Nationalities            []string   `dynamodbav:"nationalities,omitempty"`
+	OrganizationCountry      string     `dynamodbav:"organization_country,omitempty"`
+	OrganizationType         string     `dynamodbav:"organization_type,omitempty"`
+	OrganizationRegistryCode string     `dynamodbav:"organization_registry_code,omitempty"`
+	EdupersonAssurance       []string   `dynamodbav:"eduperson_assurance,omitempty"`
+	IsIdentityManager        bool       `dynamodbav:"is_identity_manager,omitempty"`
+	ManagedISDs              []string   `dynamodbav:"managed_isds,omitempty"`
+	Version                  int64      `dynamodbav:"version"`
+	PasswordHash             string     `dynamodbav:"password_hash,omitempty"`
+	TokenHash                string     `dynamodbav:"token_hash,omitempty"`
+	TokenSealed              string     `dynamodbav:"token_sealed,omitempty"`
+	TokenCreated             *time.Time `dynamodbav:"token_created,omitempty"`
+	TokenExpires             *time.Time `dynamodbav:"token_expires,omitempty"`
 	// TokenEpoch is the credential epoch the token was issued under.
 	TokenEpoch int64 `dynamodbav:"token_epoch,omitempty"`
 	// CredEpoch is the credential epoch: it moves on every password set,
@@ -101,6 +116,39 @@ func (u *User) code(purpose string) *Code {
 		return u.CodeEmailChange
 	}
 	return nil
+}
+
+// MaxFullName bounds full_name (and name) as Waldur's User schema does.
+const MaxFullName = 200
+
+// MaxSlug bounds a slug as Waldur's schema does.
+const MaxSlug = 50
+
+// SlugOrDefault is the user's slug: the one kept, or (for accounts from
+// before slugs) the one their username gives.
+func (u *User) SlugOrDefault() string {
+	if u.Slug != "" {
+		return u.Slug
+	}
+	return SlugFrom(u.Username)
+}
+
+// SlugFrom derives a slug from a username: what Waldur's slug pattern
+// ([-a-zA-Z0-9_]) does not allow becomes "-", cut to MaxSlug characters.
+func SlugFrom(username string) string {
+	b := []byte(strings.ToLower(username))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > MaxSlug {
+		b = b[:MaxSlug]
+	}
+	if len(b) == 0 {
+		return "user"
+	}
+	return string(b)
 }
 
 // FullName is derived from the first and last names.
@@ -130,6 +178,7 @@ type View struct {
 	FirstName                     string          `json:"first_name"`
 	LastName                      string          `json:"last_name"`
 	FullName                      string          `json:"full_name"`
+	Name                          string          `json:"name"` // the full name again, as ApiHub and eContext return it
 	NativeName                    string          `json:"native_name"`
 	JobTitle                      string          `json:"job_title"`
 	PhoneNumber                   string          `json:"phone_number"`
@@ -161,6 +210,21 @@ type View struct {
 	IdentityProviderFields        []string        `json:"identity_provider_fields"`
 	IdentitySource                string          `json:"identity_source"`
 	Image                         *string         `json:"image"`
+	Slug                          string          `json:"slug"`
+	PersonalTitle                 string          `json:"personal_title"`
+	Gender                        *int            `json:"gender"`
+	PlaceOfBirth                  string          `json:"place_of_birth"`
+	CountryOfResidence            string          `json:"country_of_residence"`
+	Nationality                   string          `json:"nationality"`
+	Nationalities                 []string        `json:"nationalities"`
+	OrganizationCountry           string          `json:"organization_country"`
+	OrganizationType              string          `json:"organization_type"`
+	OrganizationRegistryCode      string          `json:"organization_registry_code"`
+	EdupersonAssurance            []string        `json:"eduperson_assurance"`
+	IsIdentityManager             bool            `json:"is_identity_manager"`
+	ManagedISDs                   []string        `json:"managed_isds"`
+	AttributeSources              map[string]any  `json:"attribute_sources"` // none tracked yet
+	ActiveISDs                    []string        `json:"active_isds"`       // no Identity Bridge yet
 	Token                         string          `json:"token,omitempty"`
 }
 
@@ -194,7 +258,7 @@ func (u *User) ToView(baseURL string, defLifetime time.Duration, now time.Time) 
 	v := View{
 		UUID: u.UUID, URL: baseURL + "/api/users/" + u.UUID + "/",
 		Username: u.Username, Email: u.Email,
-		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName(),
+		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName(), Name: u.FullName(),
 		NativeName: u.NativeName, JobTitle: u.JobTitle, PhoneNumber: u.PhoneNumber,
 		Organization: u.Organization, CivilNumber: u.CivilNumber, Description: u.Description,
 		IsActive: u.IsActive, IsStaff: u.IsStaff, IsSupport: u.IsSupport,
@@ -211,6 +275,19 @@ func (u *User) ToView(baseURL string, defLifetime time.Duration, now time.Time) 
 		IdentityProviderFields:        orEmpty(u.IdentityProviderFields),
 		IdentitySource:                u.IdentitySource, Image: optString(u.Image),
 		CustomData: json.RawMessage("{}"),
+		Slug:       u.SlugOrDefault(), PersonalTitle: u.PersonalTitle, Gender: u.Gender,
+		PlaceOfBirth: u.PlaceOfBirth, CountryOfResidence: u.CountryOfResidence,
+		Nationality: u.Nationality, Nationalities: orEmpty(u.Nationalities),
+		OrganizationCountry: u.OrganizationCountry, OrganizationType: u.OrganizationType,
+		OrganizationRegistryCode: u.OrganizationRegistryCode,
+		EdupersonAssurance:       orEmpty(u.EdupersonAssurance),
+		IsIdentityManager:        u.IsIdentityManager || len(u.ManagedISDs) > 0,
+		ManagedISDs:              orEmpty(u.ManagedISDs),
+		AttributeSources:         map[string]any{}, ActiveISDs: []string{},
+	}
+	if utf8.RuneCountInString(v.FullName) > MaxFullName {
+		v.FullName = string([]rune(v.FullName)[:MaxFullName]) // Waldur's full_name is at most 200
+		v.Name = v.FullName
 	}
 	if u.CustomData != "" {
 		v.CustomData = json.RawMessage(u.CustomData)
