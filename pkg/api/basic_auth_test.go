@@ -26,7 +26,9 @@ func TestBasicAuthOnEveryRoute(t *testing.T) {
 		"POST /api/auth/activate": true, "GET /api/auth/activate": true, "POST /api/auth/activation/resend": true,
 		"POST /api/auth/login": true, "POST /api/auth/password_reset": true, "POST /api/auth/password_reset/confirm": true,
 		// UbiOps' sign-up ignores the Authorization its client always sends.
-		"POST /user": true,
+		"POST /user": true, "POST /v2.1/user": true,
+		// Waldur's login takes its credentials in the body; images are public.
+		"POST /api-auth/password": true, "GET /api/images/{name}": true,
 	}
 	for _, rt := range apiRoutes(tpl.Routes) {
 		if anonymous[rt.Key()] {
@@ -36,7 +38,8 @@ func TestBasicAuthOnEveryRoute(t *testing.T) {
 			u := quickUser(t, "basic")
 			path := strings.ReplaceAll(rt.Path, "{uuid}", u.UUID)
 			r := env.Do(t, rt.Method, path, map[string]any{}, "Authorization", testenv.Basic(u.Email, "not-"+u.Password))
-			if r.Status != http.StatusUnauthorized || r.Str("error") != "unauthorized_access" {
+			// A HEAD answer has no body: its status says it.
+			if r.Status != http.StatusUnauthorized || (rt.Method != "HEAD" && r.Str("error") != "unauthorized_access") {
 				t.Fatalf("got %d %s", r.Status, r.Body)
 			}
 		})
