@@ -664,7 +664,13 @@ func TestFunctionBinariesUnderRuntimeAPI(t *testing.T) {
 				t.Errorf("the binary answered %d, the in-process %s handler %d (%s)", res.StatusCode, f.ID, want.StatusCode, want.Body)
 			}
 			id := s.Event.RequestContext.RequestID
+			// The binary's output reaches us through a pipe: give its log
+			// line a moment to arrive after the answer did.
 			gotRoute, ok1 := requestLogRoute(fn.Output(), id)
+			for wait := 0; !ok1 && wait < 40; wait++ {
+				time.Sleep(50 * time.Millisecond)
+				gotRoute, ok1 = requestLogRoute(fn.Output(), id)
+			}
 			wantRoute, ok2 := requestLogRoute(refLogs.String()[logged:], id) // request ids may repeat across samples
 			switch {
 			case !ok1:
