@@ -29,7 +29,8 @@ FUNCTIONS := \
 	PasswordResetConfirmFunction:password-reset-confirm \
 	PullRemoteUserFunction:pull-remote-user \
 	PagesFunction:pages \
-	GetImageFunction:get-image
+	GetImageFunction:get-image \
+	SchemaFunction:schema
 
 # Lambda provided.al2023 on arm64: a static binary named bootstrap.
 LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0

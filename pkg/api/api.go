@@ -51,6 +51,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"PasswordResetConfirmFunction": a.PasswordResetConfirm(),
 		"PullRemoteUserFunction":       a.PullRemoteUser(),
 		"GetImageFunction":             a.GetImage(),
+		"SchemaFunction":               a.Schema(),
 	}
 }
 
