@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	var err error
 	idp = newFakeIdP() // the remote identity source, in remote_test.go
-	env, err = testenv.Start(ctx, testenv.Options{Env: idp.Env()})
+	env, err = testenv.Start(ctx, testenv.Options{Env: idp.Env(), Record: true})
 	cancel()
 	if err != nil {
 		idp.Close()
@@ -31,6 +31,17 @@ func TestMain(m *testing.M) {
 		// endpoint do: see checkIAMPolicies.
 		if problems := checkIAMPolicies(env); len(problems) > 0 {
 			fmt.Fprintln(os.Stderr, "FAIL: IAM policies in template.yaml do not match what the functions do:")
+			for _, p := range problems {
+				fmt.Fprintln(os.Stderr, "  -", p)
+			}
+			code = 1
+		}
+	}
+	if code == 0 {
+		// Every request the suite made and every answer it got, against
+		// api/openapi.yaml: see checkOpenAPI.
+		if problems := checkOpenAPI(env); len(problems) > 0 {
+			fmt.Fprintln(os.Stderr, "FAIL: the service's requests and answers do not match api/openapi.yaml:")
 			for _, p := range problems {
 				fmt.Fprintln(os.Stderr, "  -", p)
 			}

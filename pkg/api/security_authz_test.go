@@ -96,6 +96,8 @@ var authzPolicy = map[string]authzCase{
 	"POST /api/auth/password_reset/confirm": {want: everyone(400, 400), prepare: fixed("/api/auth/password_reset/confirm", func(u testenv.User) any {
 		return map[string]any{"code": wrongCodeFor(u), "new_password": "never-Issued-3318"}
 	})},
+	// The OpenAPI description is public, as Waldur's is.
+	"GET /api/schema": {want: everyone(200, 200), prepare: fixed("/api/schema", nil)},
 	// The caller's own account.
 	"POST /api/auth/logout": {want: everyone(401, 204), prepare: fixed("/api/auth/logout", nil), freshCallers: true},
 	"POST /api-auth/logout": {want: everyone(401, 204), prepare: fixed("/api-auth/logout/", nil), freshCallers: true},

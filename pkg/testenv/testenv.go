@@ -45,6 +45,9 @@ type Env struct {
 	Requests *ddbmetrics.Counter
 	// Actions records the IAM actions each endpoint's requests need.
 	Actions *Actions
+	// Exchanges holds every request the server answered and its answer,
+	// when Options.Record is set (nil otherwise).
+	Exchanges *Exchanges
 
 	Dynamo, SES *localstack.Process
 	// S3 holds the images bucket (ImagesBucket).
@@ -80,6 +83,9 @@ type Options struct {
 	Env map[string]string
 	// App is passed to app.New (WrapDB, Mail…); LogOutput is set by Start.
 	App app.Options
+	// Record keeps every request and answer in Env.Exchanges, so that a
+	// suite can check them against the OpenAPI description afterwards.
+	Record bool
 }
 
 // Start brings up the stack; call Close when done (TestMain).
@@ -152,6 +158,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		e.Close()
 		return nil, err
+	}
+	if opts.Record {
+		e.Exchanges = &Exchanges{}
+		h = e.Exchanges.Middleware(h)
 	}
 	e.server.Config.Handler = h
 	e.server.Start()

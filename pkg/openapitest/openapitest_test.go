@@ -1,0 +1,59 @@
+package openapitest
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/example/accounts/pkg/localstack"
+)
+
+func TestDescriptionIsValidOpenAPI31(t *testing.T) {
+	doc, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Errorf("api/openapi.yaml says openapi %s, want 3.1", doc.OpenAPI)
+	}
+}
+
+// TestDescriptionNamesTheTemplateRoutes: the description and template.yaml
+// name the same routes (method and path; a trailing slash is no difference,
+// as on an HTTP API).
+func TestDescriptionNamesTheTemplateRoutes(t *testing.T) {
+	root, err := localstack.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := localstack.ParseTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := RouteKeys(doc)
+	var routed []string
+	for _, r := range tpl.Routes {
+		routed = append(routed, r.Method+" "+strings.TrimRight(r.Path, "/"))
+	}
+	slices.Sort(routed)
+	routed = slices.Compact(routed)
+	if len(routed) == 0 {
+		t.Fatal("template.yaml has no routes; the parsing is broken")
+	}
+	for _, r := range routed {
+		if !slices.Contains(described, r) {
+			t.Errorf("template.yaml routes %s; api/openapi.yaml does not describe it", r)
+		}
+	}
+	for _, d := range described {
+		if !slices.Contains(routed, d) {
+			t.Errorf("api/openapi.yaml describes %s; template.yaml has no such route", d)
+		}
+	}
+}
