@@ -22,13 +22,13 @@ import (
 
 // Defines values for ActivationInfoMethod.
 const (
-	POST ActivationInfoMethod = "POST"
+	ActivationInfoMethodPOST ActivationInfoMethod = "POST"
 )
 
 // Valid indicates whether the value is a known member of the ActivationInfoMethod enum.
 func (e ActivationInfoMethod) Valid() bool {
 	switch e {
-	case POST:
+	case ActivationInfoMethodPOST:
 		return true
 	default:
 		return false
@@ -85,22 +85,22 @@ func (e ErrorError) Valid() bool {
 
 // Defines values for GenderEnum.
 const (
-	N0 GenderEnum = 0
-	N1 GenderEnum = 1
-	N2 GenderEnum = 2
-	N9 GenderEnum = 9
+	GenderEnumN0 GenderEnum = 0
+	GenderEnumN1 GenderEnum = 1
+	GenderEnumN2 GenderEnum = 2
+	GenderEnumN9 GenderEnum = 9
 )
 
 // Valid indicates whether the value is a known member of the GenderEnum enum.
 func (e GenderEnum) Valid() bool {
 	switch e {
-	case N0:
+	case GenderEnumN0:
 		return true
-	case N1:
+	case GenderEnumN1:
 		return true
-	case N2:
+	case GenderEnumN2:
 		return true
-	case N9:
+	case GenderEnumN9:
 		return true
 	default:
 		return false
@@ -109,19 +109,19 @@ func (e GenderEnum) Valid() bool {
 
 // Defines values for UserStatus.
 const (
-	DISABLED   UserStatus = "DISABLED"
-	ENABLED    UserStatus = "ENABLED"
-	UNVERIFIED UserStatus = "UNVERIFIED"
+	UserStatusDISABLED   UserStatus = "DISABLED"
+	UserStatusENABLED    UserStatus = "ENABLED"
+	UserStatusUNVERIFIED UserStatus = "UNVERIFIED"
 )
 
 // Valid indicates whether the value is a known member of the UserStatus enum.
 func (e UserStatus) Valid() bool {
 	switch e {
-	case DISABLED:
+	case UserStatusDISABLED:
 		return true
-	case ENABLED:
+	case UserStatusENABLED:
 		return true
-	case UNVERIFIED:
+	case UserStatusUNVERIFIED:
 		return true
 	default:
 		return false
@@ -130,16 +130,16 @@ func (e UserStatus) Valid() bool {
 
 // Defines values for SchemaRetrieveParamsFormat.
 const (
-	Json SchemaRetrieveParamsFormat = "json"
-	Yaml SchemaRetrieveParamsFormat = "yaml"
+	SchemaRetrieveParamsFormatJson SchemaRetrieveParamsFormat = "json"
+	SchemaRetrieveParamsFormatYaml SchemaRetrieveParamsFormat = "yaml"
 )
 
 // Valid indicates whether the value is a known member of the SchemaRetrieveParamsFormat enum.
 func (e SchemaRetrieveParamsFormat) Valid() bool {
 	switch e {
-	case Json:
+	case SchemaRetrieveParamsFormatJson:
 		return true
-	case Yaml:
+	case SchemaRetrieveParamsFormatYaml:
 		return true
 	default:
 		return false
@@ -160,8 +160,8 @@ type ActivationInfoMethod string
 
 // ActivationRequest defines model for ActivationRequest.
 type ActivationRequest struct {
-	Code     string  `json:"code"`
-	Password *string `json:"password,omitempty"`
+	Code     string `json:"code"`
+	Password string `json:"password"`
 }
 
 // AttributeSourceDetail Where an attribute came from and when.
@@ -211,7 +211,7 @@ type GenderEnum int
 type LoginRequest struct {
 	Email    *string `json:"email,omitempty"`
 	Login    *string `json:"login,omitempty"`
-	Password *string `json:"password,omitempty"`
+	Password string  `json:"password"`
 	Username *string `json:"username,omitempty"`
 }
 
@@ -231,13 +231,13 @@ type LoginResponse struct {
 type PasswordChangeRequest struct {
 	// CurrentPassword Required when changing your own.
 	CurrentPassword *string `json:"current_password,omitempty"`
-	NewPassword     *string `json:"new_password,omitempty"`
+	NewPassword     string  `json:"new_password"`
 }
 
 // PasswordResetConfirmRequest defines model for PasswordResetConfirmRequest.
 type PasswordResetConfirmRequest struct {
-	Code        string  `json:"code"`
-	NewPassword *string `json:"new_password,omitempty"`
+	Code        string `json:"code"`
+	NewPassword string `json:"new_password"`
 }
 
 // PatchedUserRequest PATCH's body; every field optional.
