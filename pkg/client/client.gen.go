@@ -1600,7 +1600,7 @@ type ClientInterface interface {
 	//
 	// `login` is the email or the username (`email` or `username` work too).
 	// Answers the user's current token, a new one if none is valid. An
-	// unknown login and a wrong password get the same 400.
+	// unknown login and a wrong password get the same 401; a missing field 400.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1611,7 +1611,7 @@ type ClientInterface interface {
 	//
 	// `login` is the email or the username (`email` or `username` work too).
 	// Answers the user's current token, a new one if none is valid. An
-	// unknown login and a wrong password get the same 400.
+	// unknown login and a wrong password get the same 401; a missing field 400.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2020,7 +2020,7 @@ func (c *Client) AuthActivationResend(ctx context.Context, body AuthActivationRe
 //
 // `login` is the email or the username (`email` or `username` work too).
 // Answers the user's current token, a new one if none is valid. An
-// unknown login and a wrong password get the same 400.
+// unknown login and a wrong password get the same 401; a missing field 400.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2041,7 +2041,7 @@ func (c *Client) AuthLoginWithBody(ctx context.Context, contentType string, body
 //
 // `login` is the email or the username (`email` or `username` work too).
 // Answers the user's current token, a new one if none is valid. An
-// unknown login and a wrong password get the same 400.
+// unknown login and a wrong password get the same 401; a missing field 400.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4307,7 +4307,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// `login` is the email or the username (`email` or `username` work too).
 	// Answers the user's current token, a new one if none is valid. An
-	// unknown login and a wrong password get the same 400.
+	// unknown login and a wrong password get the same 401; a missing field 400.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4318,7 +4318,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// `login` is the email or the username (`email` or `username` work too).
 	// Answers the user's current token, a new one if none is valid. An
-	// unknown login and a wrong password get the same 400.
+	// unknown login and a wrong password get the same 401; a missing field 400.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8542,7 +8542,7 @@ func (c *ClientWithResponses) AuthActivationResendWithResponse(ctx context.Conte
 //
 // `login` is the email or the username (`email` or `username` work too).
 // Answers the user's current token, a new one if none is valid. An
-// unknown login and a wrong password get the same 400.
+// unknown login and a wrong password get the same 401; a missing field 400.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8559,7 +8559,7 @@ func (c *ClientWithResponses) AuthLoginWithBodyWithResponse(ctx context.Context,
 //
 // `login` is the email or the username (`email` or `username` work too).
 // Answers the user's current token, a new one if none is valid. An
-// unknown login and a wrong password get the same 400.
+// unknown login and a wrong password get the same 401; a missing field 400.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -56,6 +56,14 @@ func NewChecker(ctx context.Context, base string) (*Checker, error) {
 		return nil, err
 	}
 	doc.Servers = openapi3.Servers{{URL: base}}
+	// Requests are matched without their trailing slash (see check), so
+	// the paths are too.
+	for path, item := range doc.Paths.Map() {
+		if trimmed := strings.TrimRight(path, "/"); trimmed != path && trimmed != "" {
+			doc.Paths.Delete(path)
+			doc.Paths.Set(trimmed, item)
+		}
+	}
 	r, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, err
