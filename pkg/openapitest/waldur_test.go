@@ -1,0 +1,62 @@
+package openapitest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/example/accounts/pkg/localstack"
+)
+
+// TestUserFollowsWaldursUser: every field of Waldur's User
+// (shared/reference/waldur-users-openapi.json, beside the repository) is
+// in the description's User, with the type Waldur gives it.
+func TestUserFollowsWaldursUser(t *testing.T) {
+	root, err := localstack.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "..", "shared", "reference", "waldur-users-openapi.json"))
+	if err != nil {
+		t.Skipf("no Waldur reference beside the repository: %v", err)
+	}
+	var ref struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Type string `json:"type"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	waldur := ref.Components.Schemas["User"].Properties
+	if len(waldur) == 0 {
+		t.Fatal("the reference has no User properties; the parsing is broken")
+	}
+	doc, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := doc.Components.Schemas["User"].Value.Properties
+	for name, p := range waldur {
+		s, ok := ours[name]
+		if !ok {
+			t.Errorf("User has no %s, which Waldur's User has", name)
+			continue
+		}
+		if p.Type != "" && (s.Value.Type == nil || !slices.Contains(s.Value.Type.Slice(), p.Type)) {
+			t.Errorf("User.%s is %v; Waldur's is %s", name, s.Value.Type, p.Type)
+		}
+	}
+	for _, extra := range []string{"status", "custom_data", "modified", "name", "token"} {
+		if _, ok := ours[extra]; !ok {
+			t.Errorf("User has no %s, which the contract adds", extra)
+		}
+	}
+}
