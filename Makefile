@@ -59,7 +59,7 @@ $(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(
 # Go sources to format-check (testdata included; npm and build output not).
 FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
 
-.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template bench fuzz clean
+.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template generate bench fuzz clean
 
 all: build
 
@@ -118,6 +118,11 @@ staticcheck:
 
 lint-template:
 	cfn-lint template.yaml
+
+## generate: the Go client in pkg/client from api/openapi.yaml (oapi-codegen, pinned in
+##   pkg/client/generate.go); `go test ./pkg/client` fails when it is not current
+generate:
+	go generate ./pkg/client
 
 ## bench: binary sizes, cold starts, per-operation latency, DynamoDB/SES cost
 ##   and a cost model, into docs/BENCHMARKS.md and bench/results.json (~5 min)
