@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/example/accounts/pkg/localstack"
+	"github.com/example/accounts/pkg/openapitest"
 	"github.com/example/accounts/pkg/testenv"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	var err error
 	env, err = testenv.Start(ctx, testenv.Options{Env: map[string]string{
 		"PRODUCT_NAME": "Acme ID", "SUPPORT_EMAIL": "help@acme.example", "ACCENT_COLOR": "#7a1fa2",
-	}})
+	}, Record: true})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the local stack:", err)
@@ -37,6 +38,19 @@ func TestMain(m *testing.M) {
 		// The pages' policy against what this suite made them do.
 		if problems := testenv.CheckIAMPolicies(env, func(id string) bool { return id == "PagesFunction" }); len(problems) > 0 {
 			fmt.Fprintln(os.Stderr, "FAIL: the PagesFunction policy in template.yaml does not match what the pages do:")
+			for _, p := range problems {
+				fmt.Fprintln(os.Stderr, "  -", p)
+			}
+			code = 1
+		}
+	}
+	if code == 0 {
+		// The pages' requests and answers against api/openapi.yaml.
+		if c, err := openapitest.NewChecker(context.Background(), env.URL); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		} else if problems := c.Check(context.Background(), env.Exchanges.All()); len(problems) > 0 {
+			fmt.Fprintln(os.Stderr, "FAIL: the pages' requests and answers do not match api/openapi.yaml:")
 			for _, p := range problems {
 				fmt.Fprintln(os.Stderr, "  -", p)
 			}
