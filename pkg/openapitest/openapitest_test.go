@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	openapi "github.com/example/accounts/api"
 	"github.com/example/accounts/pkg/localstack"
 )
 
@@ -67,3 +70,27 @@ var param = regexp.MustCompile(`\{[^}]*\}`)
 
 // canonical names every path parameter {}.
 func canonical(route string) string { return param.ReplaceAllString(route, "{}") }
+
+// TestJSONFormIsTheSameDescription: ?format=json answers the same
+// description, anchors and merges resolved.
+func TestJSONFormIsTheSameDescription(t *testing.T) {
+	j, err := openapi.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, err := openapi3.NewLoader().LoadFromData(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fromJSON.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := RouteKeys(doc), RouteKeys(fromJSON)
+	if !slices.Equal(a, b) || len(fromJSON.Components.Schemas["UserRequestMultipart"].Value.Properties) != len(doc.Components.Schemas["UserRequest"].Value.Properties) {
+		t.Errorf("the JSON form differs: routes %v and %v", a, b)
+	}
+}
