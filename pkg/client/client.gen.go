@@ -107,6 +107,72 @@ func (e GenderEnum) Valid() bool {
 	}
 }
 
+// Defines values for PatchedUserRequestFormGender.
+const (
+	PatchedUserRequestFormGenderEmpty PatchedUserRequestFormGender = ""
+	PatchedUserRequestFormGenderN0    PatchedUserRequestFormGender = "0"
+	PatchedUserRequestFormGenderN1    PatchedUserRequestFormGender = "1"
+	PatchedUserRequestFormGenderN2    PatchedUserRequestFormGender = "2"
+	PatchedUserRequestFormGenderN9    PatchedUserRequestFormGender = "9"
+	PatchedUserRequestFormGenderNone  PatchedUserRequestFormGender = "None"
+	PatchedUserRequestFormGenderNull  PatchedUserRequestFormGender = "null"
+)
+
+// Valid indicates whether the value is a known member of the PatchedUserRequestFormGender enum.
+func (e PatchedUserRequestFormGender) Valid() bool {
+	switch e {
+	case PatchedUserRequestFormGenderEmpty:
+		return true
+	case PatchedUserRequestFormGenderN0:
+		return true
+	case PatchedUserRequestFormGenderN1:
+		return true
+	case PatchedUserRequestFormGenderN2:
+		return true
+	case PatchedUserRequestFormGenderN9:
+		return true
+	case PatchedUserRequestFormGenderNone:
+		return true
+	case PatchedUserRequestFormGenderNull:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PatchedUserRequestMultipartGender.
+const (
+	PatchedUserRequestMultipartGenderEmpty PatchedUserRequestMultipartGender = ""
+	PatchedUserRequestMultipartGenderN0    PatchedUserRequestMultipartGender = "0"
+	PatchedUserRequestMultipartGenderN1    PatchedUserRequestMultipartGender = "1"
+	PatchedUserRequestMultipartGenderN2    PatchedUserRequestMultipartGender = "2"
+	PatchedUserRequestMultipartGenderN9    PatchedUserRequestMultipartGender = "9"
+	PatchedUserRequestMultipartGenderNone  PatchedUserRequestMultipartGender = "None"
+	PatchedUserRequestMultipartGenderNull  PatchedUserRequestMultipartGender = "null"
+)
+
+// Valid indicates whether the value is a known member of the PatchedUserRequestMultipartGender enum.
+func (e PatchedUserRequestMultipartGender) Valid() bool {
+	switch e {
+	case PatchedUserRequestMultipartGenderEmpty:
+		return true
+	case PatchedUserRequestMultipartGenderN0:
+		return true
+	case PatchedUserRequestMultipartGenderN1:
+		return true
+	case PatchedUserRequestMultipartGenderN2:
+		return true
+	case PatchedUserRequestMultipartGenderN9:
+		return true
+	case PatchedUserRequestMultipartGenderNone:
+		return true
+	case PatchedUserRequestMultipartGenderNull:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UserStatus.
 const (
 	UserStatusDISABLED   UserStatus = "DISABLED"
@@ -122,6 +188,72 @@ func (e UserStatus) Valid() bool {
 	case UserStatusENABLED:
 		return true
 	case UserStatusUNVERIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserRequestFormGender.
+const (
+	UserRequestFormGenderEmpty UserRequestFormGender = ""
+	UserRequestFormGenderN0    UserRequestFormGender = "0"
+	UserRequestFormGenderN1    UserRequestFormGender = "1"
+	UserRequestFormGenderN2    UserRequestFormGender = "2"
+	UserRequestFormGenderN9    UserRequestFormGender = "9"
+	UserRequestFormGenderNone  UserRequestFormGender = "None"
+	UserRequestFormGenderNull  UserRequestFormGender = "null"
+)
+
+// Valid indicates whether the value is a known member of the UserRequestFormGender enum.
+func (e UserRequestFormGender) Valid() bool {
+	switch e {
+	case UserRequestFormGenderEmpty:
+		return true
+	case UserRequestFormGenderN0:
+		return true
+	case UserRequestFormGenderN1:
+		return true
+	case UserRequestFormGenderN2:
+		return true
+	case UserRequestFormGenderN9:
+		return true
+	case UserRequestFormGenderNone:
+		return true
+	case UserRequestFormGenderNull:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserRequestMultipartGender.
+const (
+	UserRequestMultipartGenderEmpty UserRequestMultipartGender = ""
+	UserRequestMultipartGenderN0    UserRequestMultipartGender = "0"
+	UserRequestMultipartGenderN1    UserRequestMultipartGender = "1"
+	UserRequestMultipartGenderN2    UserRequestMultipartGender = "2"
+	UserRequestMultipartGenderN9    UserRequestMultipartGender = "9"
+	UserRequestMultipartGenderNone  UserRequestMultipartGender = "None"
+	UserRequestMultipartGenderNull  UserRequestMultipartGender = "null"
+)
+
+// Valid indicates whether the value is a known member of the UserRequestMultipartGender enum.
+func (e UserRequestMultipartGender) Valid() bool {
+	switch e {
+	case UserRequestMultipartGenderEmpty:
+		return true
+	case UserRequestMultipartGenderN0:
+		return true
+	case UserRequestMultipartGenderN1:
+		return true
+	case UserRequestMultipartGenderN2:
+		return true
+	case UserRequestMultipartGenderN9:
+		return true
+	case UserRequestMultipartGenderNone:
+		return true
+	case UserRequestMultipartGenderNull:
 		return true
 	default:
 		return false
@@ -177,6 +309,12 @@ type ConfirmEmailRequest struct {
 	Code string `json:"code"`
 }
 
+// CoreAuthToken defines model for CoreAuthToken.
+type CoreAuthToken struct {
+	// Token The token, for `Authorization: Token <token>`.
+	Token string `json:"token"`
+}
+
 // Detail defines model for Detail.
 type Detail struct {
 	Detail string `json:"detail"`
@@ -225,6 +363,12 @@ type LoginResponse struct {
 	// /api/users/me`. Every field may be left out by `field=` selection, so
 	// none is required.
 	User User `json:"user"`
+}
+
+// ObtainAuthTokenRequest Waldur's login body; `username` may be the email.
+type ObtainAuthTokenRequest struct {
+	Password string `json:"password"`
+	Username string `json:"username"`
 }
 
 // PageForm A page's form fields, as the page's HTML names them, with its CSRF token.
@@ -366,13 +510,13 @@ type PatchedUserRequest struct {
 	Uuid *string `json:"uuid,omitempty"`
 }
 
-// PatchedUserRequestForm PatchedUserRequest as an application/x-www-form-urlencoded body.
+// PatchedUserRequestForm PatchedUserRequest as an application/x-www-form-urlencoded body (as UserRequestForm).
 type PatchedUserRequestForm struct {
 	// ActiveIsds Read-only; ignored.
-	ActiveIsds *[]interface{} `json:"active_isds,omitempty"`
+	ActiveIsds *[]string `json:"active_isds,omitempty"`
 
 	// Affiliations Read-only; ignored.
-	Affiliations *[]interface{} `json:"affiliations,omitempty"`
+	Affiliations *[]string `json:"affiliations,omitempty"`
 
 	// AgreeWithPolicy true sets agreement_date.
 	AgreeWithPolicy *bool `json:"agree_with_policy,omitempty"`
@@ -381,13 +525,15 @@ type PatchedUserRequestForm struct {
 	AgreementDate *string `json:"agreement_date,omitempty"`
 
 	// AttributeSources Read-only; ignored.
-	AttributeSources   *map[string]interface{} `json:"attribute_sources,omitempty"`
-	BirthDate          *openapi_types.Date     `json:"birth_date,omitempty"`
-	CivilNumber        *string                 `json:"civil_number,omitempty"`
-	CountryOfResidence *string                 `json:"country_of_residence,omitempty"`
+	AttributeSources *string `json:"attribute_sources,omitempty"`
 
-	// CustomData A JSON object of at most 16 KiB.
-	CustomData *map[string]interface{} `json:"custom_data,omitempty"`
+	// BirthDate YYYY-MM-DD, or None.
+	BirthDate          *string `json:"birth_date,omitempty"`
+	CivilNumber        *string `json:"civil_number,omitempty"`
+	CountryOfResidence *string `json:"country_of_residence,omitempty"`
+
+	// CustomData A JSON object as text.
+	CustomData *string `json:"custom_data,omitempty"`
 
 	// DateJoined Read-only; ignored.
 	DateJoined         *string   `json:"date_joined,omitempty"`
@@ -397,14 +543,16 @@ type PatchedUserRequestForm struct {
 	FirstName          *string   `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
-	FullName *string     `json:"full_name,omitempty"`
-	Gender   *GenderEnum `json:"gender,omitempty"`
+	FullName *string `json:"full_name,omitempty"`
+
+	// Gender ISO 5218, or None.
+	Gender *PatchedUserRequestFormGender `json:"gender,omitempty"`
 
 	// HasActiveSession Read-only; ignored.
 	HasActiveSession *bool `json:"has_active_session,omitempty"`
 
 	// IdentityProviderFields Read-only; ignored.
-	IdentityProviderFields *[]interface{} `json:"identity_provider_fields,omitempty"`
+	IdentityProviderFields *[]string `json:"identity_provider_fields,omitempty"`
 
 	// IdentityProviderLabel Read-only; ignored.
 	IdentityProviderLabel *string `json:"identity_provider_label,omitempty"`
@@ -418,7 +566,7 @@ type PatchedUserRequestForm struct {
 	// IdentitySource Read-only; ignored.
 	IdentitySource *string `json:"identity_source,omitempty"`
 
-	// Image An absolute http(s) URL.
+	// Image An absolute http(s) URL, or None.
 	Image *string `json:"image,omitempty"`
 
 	// IpAddress Read-only; ignored.
@@ -447,8 +595,8 @@ type PatchedUserRequestForm struct {
 	Password                 *string   `json:"password,omitempty"`
 
 	// Permissions Read-only; ignored.
-	Permissions   *[]interface{} `json:"permissions,omitempty"`
-	PersonalTitle *string        `json:"personal_title,omitempty"`
+	Permissions   *[]string `json:"permissions,omitempty"`
+	PersonalTitle *string   `json:"personal_title,omitempty"`
 
 	// Phone Alias of phone_number.
 	Phone             *string `json:"phone,omitempty"`
@@ -475,8 +623,8 @@ type PatchedUserRequestForm struct {
 	// TokenExpiresAt Read-only; ignored.
 	TokenExpiresAt *string `json:"token_expires_at,omitempty"`
 
-	// TokenLifetime Seconds (at most 30 days).
-	TokenLifetime *int `json:"token_lifetime,omitempty"`
+	// TokenLifetime Seconds, or None.
+	TokenLifetime *string `json:"token_lifetime,omitempty"`
 
 	// Url Read-only; ignored.
 	Url      *string `json:"url,omitempty"`
@@ -486,13 +634,16 @@ type PatchedUserRequestForm struct {
 	Uuid *string `json:"uuid,omitempty"`
 }
 
-// PatchedUserRequestMultipart PatchedUserRequest as a multipart/form-data body.
+// PatchedUserRequestFormGender ISO 5218, or None.
+type PatchedUserRequestFormGender string
+
+// PatchedUserRequestMultipart PatchedUserRequest as a multipart/form-data body (as UserRequestMultipart).
 type PatchedUserRequestMultipart struct {
 	// ActiveIsds Read-only; ignored.
-	ActiveIsds *[]interface{} `json:"active_isds,omitempty"`
+	ActiveIsds *[]string `json:"active_isds,omitempty"`
 
 	// Affiliations Read-only; ignored.
-	Affiliations *[]interface{} `json:"affiliations,omitempty"`
+	Affiliations *[]string `json:"affiliations,omitempty"`
 
 	// AgreeWithPolicy true sets agreement_date.
 	AgreeWithPolicy *bool `json:"agree_with_policy,omitempty"`
@@ -501,13 +652,15 @@ type PatchedUserRequestMultipart struct {
 	AgreementDate *string `json:"agreement_date,omitempty"`
 
 	// AttributeSources Read-only; ignored.
-	AttributeSources   *map[string]interface{} `json:"attribute_sources,omitempty"`
-	BirthDate          *openapi_types.Date     `json:"birth_date,omitempty"`
-	CivilNumber        *string                 `json:"civil_number,omitempty"`
-	CountryOfResidence *string                 `json:"country_of_residence,omitempty"`
+	AttributeSources *string `json:"attribute_sources,omitempty"`
 
-	// CustomData A JSON object of at most 16 KiB.
-	CustomData *map[string]interface{} `json:"custom_data,omitempty"`
+	// BirthDate YYYY-MM-DD, or None.
+	BirthDate          *string `json:"birth_date,omitempty"`
+	CivilNumber        *string `json:"civil_number,omitempty"`
+	CountryOfResidence *string `json:"country_of_residence,omitempty"`
+
+	// CustomData A JSON object as text.
+	CustomData *string `json:"custom_data,omitempty"`
 
 	// DateJoined Read-only; ignored.
 	DateJoined         *string   `json:"date_joined,omitempty"`
@@ -517,14 +670,16 @@ type PatchedUserRequestMultipart struct {
 	FirstName          *string   `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
-	FullName *string     `json:"full_name,omitempty"`
-	Gender   *GenderEnum `json:"gender,omitempty"`
+	FullName *string `json:"full_name,omitempty"`
+
+	// Gender ISO 5218, or None.
+	Gender *PatchedUserRequestMultipartGender `json:"gender,omitempty"`
 
 	// HasActiveSession Read-only; ignored.
 	HasActiveSession *bool `json:"has_active_session,omitempty"`
 
 	// IdentityProviderFields Read-only; ignored.
-	IdentityProviderFields *[]interface{} `json:"identity_provider_fields,omitempty"`
+	IdentityProviderFields *[]string `json:"identity_provider_fields,omitempty"`
 
 	// IdentityProviderLabel Read-only; ignored.
 	IdentityProviderLabel *string `json:"identity_provider_label,omitempty"`
@@ -565,8 +720,8 @@ type PatchedUserRequestMultipart struct {
 	Password                 *string   `json:"password,omitempty"`
 
 	// Permissions Read-only; ignored.
-	Permissions   *[]interface{} `json:"permissions,omitempty"`
-	PersonalTitle *string        `json:"personal_title,omitempty"`
+	Permissions   *[]string `json:"permissions,omitempty"`
+	PersonalTitle *string   `json:"personal_title,omitempty"`
 
 	// Phone Alias of phone_number.
 	Phone             *string `json:"phone,omitempty"`
@@ -593,8 +748,8 @@ type PatchedUserRequestMultipart struct {
 	// TokenExpiresAt Read-only; ignored.
 	TokenExpiresAt *string `json:"token_expires_at,omitempty"`
 
-	// TokenLifetime Seconds (at most 30 days).
-	TokenLifetime *int `json:"token_lifetime,omitempty"`
+	// TokenLifetime Seconds, or None.
+	TokenLifetime *string `json:"token_lifetime,omitempty"`
 
 	// Url Read-only; ignored.
 	Url      *string `json:"url,omitempty"`
@@ -603,6 +758,9 @@ type PatchedUserRequestMultipart struct {
 	// Uuid Read-only; ignored.
 	Uuid *string `json:"uuid,omitempty"`
 }
+
+// PatchedUserRequestMultipartGender ISO 5218, or None.
+type PatchedUserRequestMultipartGender string
 
 // Permission A role grant (Waldur's Permission).
 type Permission struct {
@@ -985,13 +1143,16 @@ type UserRequest struct {
 	Uuid *string `json:"uuid,omitempty"`
 }
 
-// UserRequestForm UserRequest as an application/x-www-form-urlencoded body.
+// UserRequestForm UserRequest as an application/x-www-form-urlencoded body, as Waldur's
+// Python client sends it: every value is text, booleans `True`/`False`,
+// a null `None` (or empty), lists as repeated fields, `custom_data` as
+// JSON text.
 type UserRequestForm struct {
 	// ActiveIsds Read-only; ignored.
-	ActiveIsds *[]interface{} `json:"active_isds,omitempty"`
+	ActiveIsds *[]string `json:"active_isds,omitempty"`
 
 	// Affiliations Read-only; ignored.
-	Affiliations *[]interface{} `json:"affiliations,omitempty"`
+	Affiliations *[]string `json:"affiliations,omitempty"`
 
 	// AgreeWithPolicy true sets agreement_date.
 	AgreeWithPolicy *bool `json:"agree_with_policy,omitempty"`
@@ -1000,13 +1161,15 @@ type UserRequestForm struct {
 	AgreementDate *string `json:"agreement_date,omitempty"`
 
 	// AttributeSources Read-only; ignored.
-	AttributeSources   *map[string]interface{} `json:"attribute_sources,omitempty"`
-	BirthDate          *openapi_types.Date     `json:"birth_date,omitempty"`
-	CivilNumber        *string                 `json:"civil_number,omitempty"`
-	CountryOfResidence *string                 `json:"country_of_residence,omitempty"`
+	AttributeSources *string `json:"attribute_sources,omitempty"`
 
-	// CustomData A JSON object of at most 16 KiB.
-	CustomData *map[string]interface{} `json:"custom_data,omitempty"`
+	// BirthDate YYYY-MM-DD, or None.
+	BirthDate          *string `json:"birth_date,omitempty"`
+	CivilNumber        *string `json:"civil_number,omitempty"`
+	CountryOfResidence *string `json:"country_of_residence,omitempty"`
+
+	// CustomData A JSON object as text.
+	CustomData *string `json:"custom_data,omitempty"`
 
 	// DateJoined Read-only; ignored.
 	DateJoined         *string   `json:"date_joined,omitempty"`
@@ -1016,14 +1179,16 @@ type UserRequestForm struct {
 	FirstName          *string   `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
-	FullName *string     `json:"full_name,omitempty"`
-	Gender   *GenderEnum `json:"gender,omitempty"`
+	FullName *string `json:"full_name,omitempty"`
+
+	// Gender ISO 5218, or None.
+	Gender *UserRequestFormGender `json:"gender,omitempty"`
 
 	// HasActiveSession Read-only; ignored.
 	HasActiveSession *bool `json:"has_active_session,omitempty"`
 
 	// IdentityProviderFields Read-only; ignored.
-	IdentityProviderFields *[]interface{} `json:"identity_provider_fields,omitempty"`
+	IdentityProviderFields *[]string `json:"identity_provider_fields,omitempty"`
 
 	// IdentityProviderLabel Read-only; ignored.
 	IdentityProviderLabel *string `json:"identity_provider_label,omitempty"`
@@ -1037,7 +1202,7 @@ type UserRequestForm struct {
 	// IdentitySource Read-only; ignored.
 	IdentitySource *string `json:"identity_source,omitempty"`
 
-	// Image An absolute http(s) URL.
+	// Image An absolute http(s) URL, or None.
 	Image *string `json:"image,omitempty"`
 
 	// IpAddress Read-only; ignored.
@@ -1066,8 +1231,8 @@ type UserRequestForm struct {
 	Password                 *string   `json:"password,omitempty"`
 
 	// Permissions Read-only; ignored.
-	Permissions   *[]interface{} `json:"permissions,omitempty"`
-	PersonalTitle *string        `json:"personal_title,omitempty"`
+	Permissions   *[]string `json:"permissions,omitempty"`
+	PersonalTitle *string   `json:"personal_title,omitempty"`
 
 	// Phone Alias of phone_number.
 	Phone             *string `json:"phone,omitempty"`
@@ -1094,8 +1259,8 @@ type UserRequestForm struct {
 	// TokenExpiresAt Read-only; ignored.
 	TokenExpiresAt *string `json:"token_expires_at,omitempty"`
 
-	// TokenLifetime Seconds (at most 30 days).
-	TokenLifetime *int `json:"token_lifetime,omitempty"`
+	// TokenLifetime Seconds, or None.
+	TokenLifetime *string `json:"token_lifetime,omitempty"`
 
 	// Url Read-only; ignored.
 	Url      *string `json:"url,omitempty"`
@@ -1105,13 +1270,16 @@ type UserRequestForm struct {
 	Uuid *string `json:"uuid,omitempty"`
 }
 
-// UserRequestMultipart UserRequest as a multipart/form-data body; `image` may be a file, stored and shown as its URL.
+// UserRequestFormGender ISO 5218, or None.
+type UserRequestFormGender string
+
+// UserRequestMultipart UserRequest as a multipart/form-data body (text parts as UserRequestForm); `image` may be a file (PNG, JPEG, WebP or GIF), stored and shown as its URL.
 type UserRequestMultipart struct {
 	// ActiveIsds Read-only; ignored.
-	ActiveIsds *[]interface{} `json:"active_isds,omitempty"`
+	ActiveIsds *[]string `json:"active_isds,omitempty"`
 
 	// Affiliations Read-only; ignored.
-	Affiliations *[]interface{} `json:"affiliations,omitempty"`
+	Affiliations *[]string `json:"affiliations,omitempty"`
 
 	// AgreeWithPolicy true sets agreement_date.
 	AgreeWithPolicy *bool `json:"agree_with_policy,omitempty"`
@@ -1120,13 +1288,15 @@ type UserRequestMultipart struct {
 	AgreementDate *string `json:"agreement_date,omitempty"`
 
 	// AttributeSources Read-only; ignored.
-	AttributeSources   *map[string]interface{} `json:"attribute_sources,omitempty"`
-	BirthDate          *openapi_types.Date     `json:"birth_date,omitempty"`
-	CivilNumber        *string                 `json:"civil_number,omitempty"`
-	CountryOfResidence *string                 `json:"country_of_residence,omitempty"`
+	AttributeSources *string `json:"attribute_sources,omitempty"`
 
-	// CustomData A JSON object of at most 16 KiB.
-	CustomData *map[string]interface{} `json:"custom_data,omitempty"`
+	// BirthDate YYYY-MM-DD, or None.
+	BirthDate          *string `json:"birth_date,omitempty"`
+	CivilNumber        *string `json:"civil_number,omitempty"`
+	CountryOfResidence *string `json:"country_of_residence,omitempty"`
+
+	// CustomData A JSON object as text.
+	CustomData *string `json:"custom_data,omitempty"`
 
 	// DateJoined Read-only; ignored.
 	DateJoined         *string   `json:"date_joined,omitempty"`
@@ -1136,14 +1306,16 @@ type UserRequestMultipart struct {
 	FirstName          *string   `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
-	FullName *string     `json:"full_name,omitempty"`
-	Gender   *GenderEnum `json:"gender,omitempty"`
+	FullName *string `json:"full_name,omitempty"`
+
+	// Gender ISO 5218, or None.
+	Gender *UserRequestMultipartGender `json:"gender,omitempty"`
 
 	// HasActiveSession Read-only; ignored.
 	HasActiveSession *bool `json:"has_active_session,omitempty"`
 
 	// IdentityProviderFields Read-only; ignored.
-	IdentityProviderFields *[]interface{} `json:"identity_provider_fields,omitempty"`
+	IdentityProviderFields *[]string `json:"identity_provider_fields,omitempty"`
 
 	// IdentityProviderLabel Read-only; ignored.
 	IdentityProviderLabel *string `json:"identity_provider_label,omitempty"`
@@ -1184,8 +1356,8 @@ type UserRequestMultipart struct {
 	Password                 *string   `json:"password,omitempty"`
 
 	// Permissions Read-only; ignored.
-	Permissions   *[]interface{} `json:"permissions,omitempty"`
-	PersonalTitle *string        `json:"personal_title,omitempty"`
+	Permissions   *[]string `json:"permissions,omitempty"`
+	PersonalTitle *string   `json:"personal_title,omitempty"`
 
 	// Phone Alias of phone_number.
 	Phone             *string `json:"phone,omitempty"`
@@ -1212,8 +1384,8 @@ type UserRequestMultipart struct {
 	// TokenExpiresAt Read-only; ignored.
 	TokenExpiresAt *string `json:"token_expires_at,omitempty"`
 
-	// TokenLifetime Seconds (at most 30 days).
-	TokenLifetime *int `json:"token_lifetime,omitempty"`
+	// TokenLifetime Seconds, or None.
+	TokenLifetime *string `json:"token_lifetime,omitempty"`
 
 	// Url Read-only; ignored.
 	Url      *string `json:"url,omitempty"`
@@ -1222,6 +1394,9 @@ type UserRequestMultipart struct {
 	// Uuid Read-only; ignored.
 	Uuid *string `json:"uuid,omitempty"`
 }
+
+// UserRequestMultipartGender ISO 5218, or None.
+type UserRequestMultipartGender string
 
 // IfMatch defines model for If-Match.
 type IfMatch = string
@@ -1234,6 +1409,9 @@ type Uuid = openapi_types.UUID
 
 // Accepted defines model for Accepted.
 type Accepted = Detail
+
+// AuthToken defines model for AuthToken.
+type AuthToken = CoreAuthToken
 
 // BadGateway Every error answer. `fields` and `payload` only on 400.
 type BadGateway = Error
@@ -1395,6 +1573,78 @@ type UsersListParams struct {
 	PageSize *string `form:"page_size,omitempty" json:"page_size,omitempty"`
 }
 
+// UsersCountParams defines parameters for UsersCount.
+type UsersCountParams struct {
+	// Field Limit the user objects to these fields (repeatable, or comma-separated).
+	Field *Field `form:"field,omitempty" json:"field,omitempty"`
+
+	// Email Exact, case-insensitive.
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// Username Exact.
+	Username *string `form:"username,omitempty" json:"username,omitempty"`
+
+	// UsernameList Comma-separated usernames (at most 1000).
+	UsernameList *string `form:"username_list,omitempty" json:"username_list,omitempty"`
+
+	// FullName Contains (case-insensitive).
+	FullName *string `form:"full_name,omitempty" json:"full_name,omitempty"`
+
+	// FirstName Contains.
+	FirstName *string `form:"first_name,omitempty" json:"first_name,omitempty"`
+
+	// LastName Contains.
+	LastName *string `form:"last_name,omitempty" json:"last_name,omitempty"`
+
+	// Organization Contains.
+	Organization *string `form:"organization,omitempty" json:"organization,omitempty"`
+
+	// JobTitle Contains.
+	JobTitle *string `form:"job_title,omitempty" json:"job_title,omitempty"`
+
+	// PhoneNumber Contains.
+	PhoneNumber *string `form:"phone_number,omitempty" json:"phone_number,omitempty"`
+
+	// NativeName Contains.
+	NativeName *string `form:"native_name,omitempty" json:"native_name,omitempty"`
+
+	// Description Contains.
+	Description *string `form:"description,omitempty" json:"description,omitempty"`
+
+	// CivilNumber Exact.
+	CivilNumber *string `form:"civil_number,omitempty" json:"civil_number,omitempty"`
+
+	// RegistrationMethod Exact.
+	RegistrationMethod *string `form:"registration_method,omitempty" json:"registration_method,omitempty"`
+	IsActive           *bool   `form:"is_active,omitempty" json:"is_active,omitempty"`
+	IsStaff            *bool   `form:"is_staff,omitempty" json:"is_staff,omitempty"`
+	IsSupport          *bool   `form:"is_support,omitempty" json:"is_support,omitempty"`
+
+	// DateJoined On or after (a date YYYY-MM-DD or an RFC 3339 time).
+	DateJoined *string `form:"date_joined,omitempty" json:"date_joined,omitempty"`
+
+	// Modified On or after (a date or an RFC 3339 time).
+	Modified *string `form:"modified,omitempty" json:"modified,omitempty"`
+
+	// AgreementDate On or after (a date or an RFC 3339 time).
+	AgreementDate *string `form:"agreement_date,omitempty" json:"agreement_date,omitempty"`
+
+	// Query First name, last name, username or email contain it.
+	Query *string `form:"query,omitempty" json:"query,omitempty"`
+
+	// UserKeyword The same as query (Waldur's name).
+	UserKeyword *string `form:"user_keyword,omitempty" json:"user_keyword,omitempty"`
+
+	// O Ordering, e.g. `-date_joined`; comma-separated or repeated. Default `username`.
+	O *[]string `form:"o,omitempty" json:"o,omitempty"`
+
+	// Page The page, a whole number from 1 to 1000000 (default 1); blank is the default.
+	Page *string `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize Users per page, a whole number from 1 to 300 (default 10); blank is the default.
+	PageSize *string `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
+
 // UsersMeRetrieveParams defines parameters for UsersMeRetrieve.
 type UsersMeRetrieveParams struct {
 	// Field Limit the user objects to these fields (repeatable, or comma-separated).
@@ -1445,6 +1695,9 @@ type UsersPullRemoteUserParams struct {
 
 // PagesSubmitFormdataRequestBody defines body for PagesSubmit for application/x-www-form-urlencoded ContentType.
 type PagesSubmitFormdataRequestBody = PageForm
+
+// ApiAuthPasswordJSONRequestBody defines body for ApiAuthPassword for application/json ContentType.
+type ApiAuthPasswordJSONRequestBody = ObtainAuthTokenRequest
 
 // AuthActivateJSONRequestBody defines body for AuthActivate for application/json ContentType.
 type AuthActivateJSONRequestBody = ActivationRequest
@@ -1499,6 +1752,9 @@ type UsersChangePasswordJSONRequestBody = PasswordChangeRequest
 
 // UbiopsUserCreateJSONRequestBody defines body for UbiopsUserCreate for application/json ContentType.
 type UbiopsUserCreateJSONRequestBody = UbiOpsUserRequest
+
+// UbiopsV21UserCreateJSONRequestBody defines body for UbiopsV21UserCreate for application/json ContentType.
+type UbiopsV21UserCreateJSONRequestBody = UbiOpsUserRequest
 
 // Getter for additional properties for PageForm. Returns the specified
 // element and whether it was found
@@ -1672,6 +1928,31 @@ type ClientInterface interface {
 	// Corresponds with POST /account/{page} (the `PagesSubmit` operationId).
 	PagesSubmitWithFormdataBody(ctx context.Context, page string, body PagesSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ApiAuthLogout Log out (Waldur)
+	//
+	// The caller's token stops working, as `POST /api/auth/logout`.
+	//
+	// Corresponds with POST /api-auth/logout (the `ApiAuthLogout` operationId).
+	ApiAuthLogout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApiAuthPasswordWithBody Log in (Waldur)
+	//
+	// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+	ApiAuthPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApiAuthPassword Log in (Waldur)
+	//
+	// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+	ApiAuthPassword(ctx context.Context, body ApiAuthPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AuthActivateInfo What the mailed activation link does
 	//
 	// Changes nothing; says what to POST.
@@ -1780,6 +2061,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/auth/password_reset/confirm (the `AuthPasswordResetConfirm` operationId).
 	AuthPasswordResetConfirm(ctx context.Context, body AuthPasswordResetConfirmJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ImagesRetrieve An uploaded profile image
+	//
+	// What a user's `image` URL points to after a multipart upload. Names are unguessable and never reused, so answers may be cached for good.
+	//
+	// Corresponds with GET /api/images/{name} (the `ImagesRetrieve` operationId).
+	ImagesRetrieve(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SchemaRetrieve This OpenAPI description
 	//
 	// YAML by default; `?format=json` gives JSON.
@@ -1802,6 +2090,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/users (the `UsersList` operationId).
 	UsersList(ctx context.Context, params *UsersListParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersCount Count users
+	//
+	// The headers of `GET /api/users` (X-Result-Count, Link) without the body.
+	//
+	// Corresponds with HEAD /api/users (the `UsersCount` operationId).
+	UsersCount(ctx context.Context, params *UsersCountParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UsersCreateWithBody Sign up (or, with staff credentials, create a user)
 	//
@@ -2040,6 +2335,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /user (the `UbiopsUserCreate` operationId).
 	UbiopsUserCreate(ctx context.Context, body UbiopsUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UbiopsV21UserDestroy Delete the caller (UbiOps, under its v2.1 base path)
+	//
+	// Corresponds with DELETE /v2.1/user (the `UbiopsV21UserDestroy` operationId).
+	UbiopsV21UserDestroy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UbiopsV21UserCreateWithBody Sign up (UbiOps, under its v2.1 base path)
+	//
+	// The same as `POST /user`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+	UbiopsV21UserCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UbiopsV21UserCreate Sign up (UbiOps, under its v2.1 base path)
+	//
+	// The same as `POST /user`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+	UbiopsV21UserCreate(ctx context.Context, body UbiopsV21UserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // PagesRoot The pages' entry
@@ -2102,6 +2420,61 @@ func (c *Client) PagesSubmitWithBody(ctx context.Context, page string, contentTy
 // Corresponds with POST /account/{page} (the `PagesSubmit` operationId).
 func (c *Client) PagesSubmitWithFormdataBody(ctx context.Context, page string, body PagesSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPagesSubmitRequestWithFormdataBody(c.Server, page, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApiAuthLogout Log out (Waldur)
+//
+// The caller's token stops working, as `POST /api/auth/logout`.
+//
+// Corresponds with POST /api-auth/logout (the `ApiAuthLogout` operationId).
+func (c *Client) ApiAuthLogout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApiAuthLogoutRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApiAuthPasswordWithBody Log in (Waldur)
+//
+// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+func (c *Client) ApiAuthPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApiAuthPasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApiAuthPassword Log in (Waldur)
+//
+// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+func (c *Client) ApiAuthPassword(ctx context.Context, body ApiAuthPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApiAuthPasswordRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2340,6 +2713,23 @@ func (c *Client) AuthPasswordResetConfirm(ctx context.Context, body AuthPassword
 	return c.Client.Do(req)
 }
 
+// ImagesRetrieve An uploaded profile image
+//
+// What a user's `image` URL points to after a multipart upload. Names are unguessable and never reused, so answers may be cached for good.
+//
+// Corresponds with GET /api/images/{name} (the `ImagesRetrieve` operationId).
+func (c *Client) ImagesRetrieve(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImagesRetrieveRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SchemaRetrieve This OpenAPI description
 //
 // YAML by default; `?format=json` gives JSON.
@@ -2383,6 +2773,23 @@ func (c *Client) UsersDeleteSelf(ctx context.Context, reqEditors ...RequestEdito
 // Corresponds with GET /api/users (the `UsersList` operationId).
 func (c *Client) UsersList(ctx context.Context, params *UsersListParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersListRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersCount Count users
+//
+// The headers of `GET /api/users` (X-Result-Count, Link) without the body.
+//
+// Corresponds with HEAD /api/users (the `UsersCount` operationId).
+func (c *Client) UsersCount(ctx context.Context, params *UsersCountParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersCountRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2881,6 +3288,59 @@ func (c *Client) UbiopsUserCreate(ctx context.Context, body UbiopsUserCreateJSON
 	return c.Client.Do(req)
 }
 
+// UbiopsV21UserDestroy Delete the caller (UbiOps, under its v2.1 base path)
+//
+// Corresponds with DELETE /v2.1/user (the `UbiopsV21UserDestroy` operationId).
+func (c *Client) UbiopsV21UserDestroy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUbiopsV21UserDestroyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UbiopsV21UserCreateWithBody Sign up (UbiOps, under its v2.1 base path)
+//
+// The same as `POST /user`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+func (c *Client) UbiopsV21UserCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUbiopsV21UserCreateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UbiopsV21UserCreate Sign up (UbiOps, under its v2.1 base path)
+//
+// The same as `POST /user`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+func (c *Client) UbiopsV21UserCreate(ctx context.Context, body UbiopsV21UserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUbiopsV21UserCreateRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewPagesRootRequest constructs an http.Request for the PagesRoot method
 func NewPagesRootRequest(server string) (*http.Request, error) {
 	var err error
@@ -3021,6 +3481,73 @@ func NewPagesSubmitRequestWithBody(server string, page string, contentType strin
 	}
 
 	operationPath := fmt.Sprintf("/account/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewApiAuthLogoutRequest constructs an http.Request for the ApiAuthLogout method
+func NewApiAuthLogoutRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api-auth/logout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewApiAuthPasswordRequest calls the generic ApiAuthPassword builder with application/json body
+func NewApiAuthPasswordRequest(server string, body ApiAuthPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewApiAuthPasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewApiAuthPasswordRequestWithBody constructs an http.Request for the ApiAuthPassword method, with any body, and a specified content type
+func NewApiAuthPasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api-auth/password")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3317,6 +3844,40 @@ func NewAuthPasswordResetConfirmRequestWithBody(server string, contentType strin
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImagesRetrieveRequest constructs an http.Request for the ImagesRetrieve method
+func NewImagesRetrieveRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/images/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3737,6 +4298,348 @@ func NewUsersListRequest(server string, params *UsersListParams) (*http.Request,
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUsersCountRequest constructs an http.Request for the UsersCount method
+func NewUsersCountRequest(server string, params *UsersCountParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Field != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "field", *params.Field, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Email != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email", *params.Email, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Username != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "username", *params.Username, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UsernameList != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "username_list", *params.UsernameList, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FullName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "full_name", *params.FullName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FirstName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "first_name", *params.FirstName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LastName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "last_name", *params.LastName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Organization != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "organization", *params.Organization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.JobTitle != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "job_title", *params.JobTitle, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PhoneNumber != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "phone_number", *params.PhoneNumber, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.NativeName != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "native_name", *params.NativeName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Description != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "description", *params.Description, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CivilNumber != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "civil_number", *params.CivilNumber, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RegistrationMethod != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "registration_method", *params.RegistrationMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.IsActive != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "is_active", *params.IsActive, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.IsStaff != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "is_staff", *params.IsStaff, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.IsSupport != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "is_support", *params.IsSupport, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.DateJoined != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "date_joined", *params.DateJoined, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Modified != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "modified", *params.Modified, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AgreementDate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "agreement_date", *params.AgreementDate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Query != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "query", *params.Query, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserKeyword != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_keyword", *params.UserKeyword, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.O != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "o", *params.O, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4562,6 +5465,73 @@ func NewUbiopsUserCreateRequestWithBody(server string, contentType string, body 
 	return req, nil
 }
 
+// NewUbiopsV21UserDestroyRequest constructs an http.Request for the UbiopsV21UserDestroy method
+func NewUbiopsV21UserDestroyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2.1/user")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUbiopsV21UserCreateRequest calls the generic UbiopsV21UserCreate builder with application/json body
+func NewUbiopsV21UserCreateRequest(server string, body UbiopsV21UserCreateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUbiopsV21UserCreateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUbiopsV21UserCreateRequestWithBody constructs an http.Request for the UbiopsV21UserCreate method, with any body, and a specified content type
+func NewUbiopsV21UserCreateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2.1/user")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -4639,6 +5609,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /account/{page} (the `PagesSubmit` operationId).
 	PagesSubmitWithFormdataBodyWithResponse(ctx context.Context, page string, body PagesSubmitFormdataRequestBody, reqEditors ...RequestEditorFn) (*PagesSubmitResponse, error)
+
+	// ApiAuthLogoutWithResponse Log out (Waldur)
+	//
+	// The caller's token stops working, as `POST /api/auth/logout`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api-auth/logout (the `ApiAuthLogout` operationId).
+	ApiAuthLogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ApiAuthLogoutResponse, error)
+
+	// ApiAuthPasswordWithBodyWithResponse Log in (Waldur)
+	//
+	// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+	ApiAuthPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApiAuthPasswordResponse, error)
+
+	// ApiAuthPasswordWithResponse Log in (Waldur)
+	//
+	// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+	ApiAuthPasswordWithResponse(ctx context.Context, body ApiAuthPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ApiAuthPasswordResponse, error)
 
 	// AuthActivateInfoWithResponse What the mailed activation link does
 	//
@@ -4752,6 +5749,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/auth/password_reset/confirm (the `AuthPasswordResetConfirm` operationId).
 	AuthPasswordResetConfirmWithResponse(ctx context.Context, body AuthPasswordResetConfirmJSONRequestBody, reqEditors ...RequestEditorFn) (*AuthPasswordResetConfirmResponse, error)
 
+	// ImagesRetrieveWithResponse An uploaded profile image
+	//
+	// What a user's `image` URL points to after a multipart upload. Names are unguessable and never reused, so answers may be cached for good.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/images/{name} (the `ImagesRetrieve` operationId).
+	ImagesRetrieveWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*ImagesRetrieveResponse, error)
+
 	// SchemaRetrieveWithResponse This OpenAPI description
 	//
 	// YAML by default; `?format=json` gives JSON.
@@ -4780,6 +5786,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/users (the `UsersList` operationId).
 	UsersListWithResponse(ctx context.Context, params *UsersListParams, reqEditors ...RequestEditorFn) (*UsersListResponse, error)
+
+	// UsersCountWithResponse Count users
+	//
+	// The headers of `GET /api/users` (X-Result-Count, Link) without the body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /api/users (the `UsersCount` operationId).
+	UsersCountWithResponse(ctx context.Context, params *UsersCountParams, reqEditors ...RequestEditorFn) (*UsersCountResponse, error)
 
 	// UsersCreateWithBodyWithResponse Sign up (or, with staff credentials, create a user)
 	//
@@ -5034,6 +6049,31 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /user (the `UbiopsUserCreate` operationId).
 	UbiopsUserCreateWithResponse(ctx context.Context, body UbiopsUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*UbiopsUserCreateResponse, error)
+
+	// UbiopsV21UserDestroyWithResponse Delete the caller (UbiOps, under its v2.1 base path)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v2.1/user (the `UbiopsV21UserDestroy` operationId).
+	UbiopsV21UserDestroyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UbiopsV21UserDestroyResponse, error)
+
+	// UbiopsV21UserCreateWithBodyWithResponse Sign up (UbiOps, under its v2.1 base path)
+	//
+	// The same as `POST /user`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+	UbiopsV21UserCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UbiopsV21UserCreateResponse, error)
+
+	// UbiopsV21UserCreateWithResponse Sign up (UbiOps, under its v2.1 base path)
+	//
+	// The same as `POST /user`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+	UbiopsV21UserCreateWithResponse(ctx context.Context, body UbiopsV21UserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*UbiopsV21UserCreateResponse, error)
 }
 
 // PagesRootResponse303Headers the declared response headers of an HTTP 303 response for PagesRoot
@@ -5558,6 +6598,281 @@ func (r PagesSubmitResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PagesSubmitResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApiAuthLogoutResponse204Headers the declared response headers of an HTTP 204 response for ApiAuthLogout
+type ApiAuthLogoutResponse204Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthLogoutResponse401Headers the declared response headers of an HTTP 401 response for ApiAuthLogout
+type ApiAuthLogoutResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// ApiAuthLogoutResponse429Headers the declared response headers of an HTTP 429 response for ApiAuthLogout
+type ApiAuthLogoutResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// ApiAuthLogoutResponse500Headers the declared response headers of an HTTP 500 response for ApiAuthLogout
+type ApiAuthLogoutResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthLogoutResponse503Headers the declared response headers of an HTTP 503 response for ApiAuthLogout
+type ApiAuthLogoutResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type ApiAuthLogoutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ApiAuthLogoutResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApiAuthLogoutResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApiAuthLogoutResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ApiAuthLogoutResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ApiAuthLogoutResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ApiAuthLogoutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ApiAuthLogoutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ApiAuthLogoutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ApiAuthLogoutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ApiAuthLogoutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApiAuthLogoutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApiAuthLogoutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApiAuthLogoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApiAuthPasswordResponse200Headers the declared response headers of an HTTP 200 response for ApiAuthPassword
+type ApiAuthPasswordResponse200Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse400Headers the declared response headers of an HTTP 400 response for ApiAuthPassword
+type ApiAuthPasswordResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse401Headers the declared response headers of an HTTP 401 response for ApiAuthPassword
+type ApiAuthPasswordResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse413Headers the declared response headers of an HTTP 413 response for ApiAuthPassword
+type ApiAuthPasswordResponse413Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse415Headers the declared response headers of an HTTP 415 response for ApiAuthPassword
+type ApiAuthPasswordResponse415Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse429Headers the declared response headers of an HTTP 429 response for ApiAuthPassword
+type ApiAuthPasswordResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse500Headers the declared response headers of an HTTP 500 response for ApiAuthPassword
+type ApiAuthPasswordResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ApiAuthPasswordResponse503Headers the declared response headers of an HTTP 503 response for ApiAuthPassword
+type ApiAuthPasswordResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type ApiAuthPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuthToken
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ApiAuthPasswordResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ApiAuthPasswordResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApiAuthPasswordResponse401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ApiAuthPasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ApiAuthPasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApiAuthPasswordResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ApiAuthPasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ApiAuthPasswordResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON200() *AuthToken {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ApiAuthPasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ApiAuthPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApiAuthPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApiAuthPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApiAuthPasswordResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6498,6 +7813,98 @@ func (r AuthPasswordResetConfirmResponse) ContentType() string {
 	return ""
 }
 
+// ImagesRetrieveResponse200Headers the declared response headers of an HTTP 200 response for ImagesRetrieve
+type ImagesRetrieveResponse200Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ImagesRetrieveResponse404Headers the declared response headers of an HTTP 404 response for ImagesRetrieve
+type ImagesRetrieveResponse404Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ImagesRetrieveResponse500Headers the declared response headers of an HTTP 500 response for ImagesRetrieve
+type ImagesRetrieveResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// ImagesRetrieveResponse503Headers the declared response headers of an HTTP 503 response for ImagesRetrieve
+type ImagesRetrieveResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type ImagesRetrieveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ImagesRetrieveResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ImagesRetrieveResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ImagesRetrieveResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ImagesRetrieveResponse503Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ImagesRetrieveResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImagesRetrieveResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ImagesRetrieveResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ImagesRetrieveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImagesRetrieveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImagesRetrieveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImagesRetrieveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SchemaRetrieveResponse200Headers the declared response headers of an HTTP 200 response for SchemaRetrieve
 type SchemaRetrieveResponse200Headers struct {
 	CacheControl        string
@@ -6834,6 +8241,134 @@ func (r UsersListResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersListResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UsersCountResponse200Headers the declared response headers of an HTTP 200 response for UsersCount
+type UsersCountResponse200Headers struct {
+	CacheControl        string
+	Link                string
+	RequestId           string
+	XContentTypeOptions string
+	XResultCount        int
+}
+
+// UsersCountResponse400Headers the declared response headers of an HTTP 400 response for UsersCount
+type UsersCountResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersCountResponse401Headers the declared response headers of an HTTP 401 response for UsersCount
+type UsersCountResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// UsersCountResponse429Headers the declared response headers of an HTTP 429 response for UsersCount
+type UsersCountResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// UsersCountResponse500Headers the declared response headers of an HTTP 500 response for UsersCount
+type UsersCountResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersCountResponse503Headers the declared response headers of an HTTP 503 response for UsersCount
+type UsersCountResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type UsersCountResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UsersCountResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UsersCountResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UsersCountResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsersCountResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UsersCountResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UsersCountResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersCountResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersCountResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UsersCountResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersCountResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersCountResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersCountResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersCountResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersCountResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersCountResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9373,6 +10908,264 @@ func (r UbiopsUserCreateResponse) ContentType() string {
 	return ""
 }
 
+// UbiopsV21UserDestroyResponse204Headers the declared response headers of an HTTP 204 response for UbiopsV21UserDestroy
+type UbiopsV21UserDestroyResponse204Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserDestroyResponse401Headers the declared response headers of an HTTP 401 response for UbiopsV21UserDestroy
+type UbiopsV21UserDestroyResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserDestroyResponse429Headers the declared response headers of an HTTP 429 response for UbiopsV21UserDestroy
+type UbiopsV21UserDestroyResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserDestroyResponse500Headers the declared response headers of an HTTP 500 response for UbiopsV21UserDestroy
+type UbiopsV21UserDestroyResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserDestroyResponse503Headers the declared response headers of an HTTP 503 response for UbiopsV21UserDestroy
+type UbiopsV21UserDestroyResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type UbiopsV21UserDestroyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *UbiopsV21UserDestroyResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UbiopsV21UserDestroyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UbiopsV21UserDestroyResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UbiopsV21UserDestroyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UbiopsV21UserDestroyResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UbiopsV21UserDestroyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UbiopsV21UserDestroyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UbiopsV21UserDestroyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UbiopsV21UserDestroyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UbiopsV21UserDestroyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UbiopsV21UserDestroyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UbiopsV21UserDestroyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UbiopsV21UserDestroyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UbiopsV21UserCreateResponse201Headers the declared response headers of an HTTP 201 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse201Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse400Headers the declared response headers of an HTTP 400 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse413Headers the declared response headers of an HTTP 413 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse413Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse415Headers the declared response headers of an HTTP 415 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse415Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse429Headers the declared response headers of an HTTP 429 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse500Headers the declared response headers of an HTTP 500 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UbiopsV21UserCreateResponse503Headers the declared response headers of an HTTP 503 response for UbiopsV21UserCreate
+type UbiopsV21UserCreateResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type UbiopsV21UserCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *UbiOpsUserCreated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *UbiopsV21UserCreateResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UbiopsV21UserCreateResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *UbiopsV21UserCreateResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *UbiopsV21UserCreateResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UbiopsV21UserCreateResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UbiopsV21UserCreateResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UbiopsV21UserCreateResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON201() *UbiOpsUserCreated {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UbiopsV21UserCreateResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UbiopsV21UserCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UbiopsV21UserCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UbiopsV21UserCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UbiopsV21UserCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PagesRootWithResponse The pages' entry
 //
 // Redirects to `/account/me` (which redirects to the login page without a session).
@@ -9429,6 +11222,51 @@ func (c *ClientWithResponses) PagesSubmitWithFormdataBodyWithResponse(ctx contex
 		return nil, err
 	}
 	return ParsePagesSubmitResponse(rsp)
+}
+
+// ApiAuthLogoutWithResponse Log out (Waldur)
+//
+// The caller's token stops working, as `POST /api/auth/logout`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api-auth/logout (the `ApiAuthLogout` operationId).
+func (c *ClientWithResponses) ApiAuthLogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ApiAuthLogoutResponse, error) {
+	rsp, err := c.ApiAuthLogout(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApiAuthLogoutResponse(rsp)
+}
+
+// ApiAuthPasswordWithBodyWithResponse Log in (Waldur)
+//
+// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+func (c *ClientWithResponses) ApiAuthPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApiAuthPasswordResponse, error) {
+	rsp, err := c.ApiAuthPasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApiAuthPasswordResponse(rsp)
+}
+
+// ApiAuthPasswordWithResponse Log in (Waldur)
+//
+// `username` is the username or the email; the same rules as `POST /api/auth/login`. Answers the token alone.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api-auth/password (the `ApiAuthPassword` operationId).
+func (c *ClientWithResponses) ApiAuthPasswordWithResponse(ctx context.Context, body ApiAuthPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ApiAuthPasswordResponse, error) {
+	rsp, err := c.ApiAuthPassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApiAuthPasswordResponse(rsp)
 }
 
 // AuthActivateInfoWithResponse What the mailed activation link does
@@ -9615,6 +11453,21 @@ func (c *ClientWithResponses) AuthPasswordResetConfirmWithResponse(ctx context.C
 	return ParseAuthPasswordResetConfirmResponse(rsp)
 }
 
+// ImagesRetrieveWithResponse An uploaded profile image
+//
+// What a user's `image` URL points to after a multipart upload. Names are unguessable and never reused, so answers may be cached for good.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/images/{name} (the `ImagesRetrieve` operationId).
+func (c *ClientWithResponses) ImagesRetrieveWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*ImagesRetrieveResponse, error) {
+	rsp, err := c.ImagesRetrieve(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImagesRetrieveResponse(rsp)
+}
+
 // SchemaRetrieveWithResponse This OpenAPI description
 //
 // YAML by default; `?format=json` gives JSON.
@@ -9660,6 +11513,21 @@ func (c *ClientWithResponses) UsersListWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseUsersListResponse(rsp)
+}
+
+// UsersCountWithResponse Count users
+//
+// The headers of `GET /api/users` (X-Result-Count, Link) without the body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /api/users (the `UsersCount` operationId).
+func (c *ClientWithResponses) UsersCountWithResponse(ctx context.Context, params *UsersCountParams, reqEditors ...RequestEditorFn) (*UsersCountResponse, error) {
+	rsp, err := c.UsersCount(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersCountResponse(rsp)
 }
 
 // UsersCreateWithBodyWithResponse Sign up (or, with staff credentials, create a user)
@@ -10064,6 +11932,49 @@ func (c *ClientWithResponses) UbiopsUserCreateWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseUbiopsUserCreateResponse(rsp)
+}
+
+// UbiopsV21UserDestroyWithResponse Delete the caller (UbiOps, under its v2.1 base path)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v2.1/user (the `UbiopsV21UserDestroy` operationId).
+func (c *ClientWithResponses) UbiopsV21UserDestroyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UbiopsV21UserDestroyResponse, error) {
+	rsp, err := c.UbiopsV21UserDestroy(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUbiopsV21UserDestroyResponse(rsp)
+}
+
+// UbiopsV21UserCreateWithBodyWithResponse Sign up (UbiOps, under its v2.1 base path)
+//
+// The same as `POST /user`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+func (c *ClientWithResponses) UbiopsV21UserCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UbiopsV21UserCreateResponse, error) {
+	rsp, err := c.UbiopsV21UserCreateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUbiopsV21UserCreateResponse(rsp)
+}
+
+// UbiopsV21UserCreateWithResponse Sign up (UbiOps, under its v2.1 base path)
+//
+// The same as `POST /user`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2.1/user (the `UbiopsV21UserCreate` operationId).
+func (c *ClientWithResponses) UbiopsV21UserCreateWithResponse(ctx context.Context, body UbiopsV21UserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*UbiopsV21UserCreateResponse, error) {
+	rsp, err := c.UbiopsV21UserCreate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUbiopsV21UserCreateResponse(rsp)
 }
 
 // ParsePagesRootResponse parses an HTTP response from a PagesRootWithResponse call
@@ -11974,6 +13885,491 @@ func ParsePagesSubmitResponse(rsp *http.Response) (*PagesSubmitResponse, error) 
 	return response, nil
 }
 
+// ParseApiAuthLogoutResponse parses an HTTP response from a ApiAuthLogoutWithResponse call
+func ParseApiAuthLogoutResponse(rsp *http.Response) (*ApiAuthLogoutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApiAuthLogoutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ApiAuthLogoutResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers ApiAuthLogoutResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ApiAuthLogoutResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ApiAuthLogoutResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ApiAuthLogoutResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApiAuthPasswordResponse parses an HTTP response from a ApiAuthPasswordWithResponse call
+func ParseApiAuthPasswordResponse(rsp *http.Response) (*ApiAuthPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApiAuthPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuthToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ApiAuthPasswordResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ApiAuthPasswordResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ApiAuthPasswordResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers ApiAuthPasswordResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ApiAuthPasswordResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ApiAuthPasswordResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ApiAuthPasswordResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ApiAuthPasswordResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseAuthActivateInfoResponse parses an HTTP response from a AuthActivateInfoWithResponse call
 func ParseAuthActivateInfoResponse(rsp *http.Response) (*AuthActivateInfoResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13562,6 +15958,152 @@ func ParseAuthPasswordResetConfirmResponse(rsp *http.Response) (*AuthPasswordRes
 	return response, nil
 }
 
+// ParseImagesRetrieveResponse parses an HTTP response from a ImagesRetrieveWithResponse call
+func ParseImagesRetrieveResponse(rsp *http.Response) (*ImagesRetrieveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImagesRetrieveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ImagesRetrieveResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers ImagesRetrieveResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers ImagesRetrieveResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ImagesRetrieveResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSchemaRetrieveResponse parses an HTTP response from a SchemaRetrieveWithResponse call
 func ParseSchemaRetrieveResponse(rsp *http.Response) (*SchemaRetrieveResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14098,6 +16640,245 @@ func ParseUsersListResponse(rsp *http.Response) (*UsersListResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UsersListResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUsersCountResponse parses an HTTP response from a UsersCountWithResponse call
+func ParseUsersCountResponse(rsp *http.Response) (*UsersCountResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersCountResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UsersCountResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Result-Count"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Result-Count", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XResultCount = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers UsersCountResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers UsersCountResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UsersCountResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UsersCountResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UsersCountResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -18635,6 +21416,453 @@ func ParseUbiopsUserCreateResponse(rsp *http.Response) (*UbiopsUserCreateRespons
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UbiopsUserCreateResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUbiopsV21UserDestroyResponse parses an HTTP response from a UbiopsV21UserDestroyWithResponse call
+func ParseUbiopsV21UserDestroyResponse(rsp *http.Response) (*UbiopsV21UserDestroyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UbiopsV21UserDestroyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers UbiopsV21UserDestroyResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers UbiopsV21UserDestroyResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UbiopsV21UserDestroyResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UbiopsV21UserDestroyResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UbiopsV21UserDestroyResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUbiopsV21UserCreateResponse parses an HTTP response from a UbiopsV21UserCreateWithResponse call
+func ParseUbiopsV21UserCreateResponse(rsp *http.Response) (*UbiopsV21UserCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UbiopsV21UserCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest UbiOpsUserCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers UbiopsV21UserCreateResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers UbiopsV21UserCreateResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers UbiopsV21UserCreateResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers UbiopsV21UserCreateResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers UbiopsV21UserCreateResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UbiopsV21UserCreateResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UbiopsV21UserCreateResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

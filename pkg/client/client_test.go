@@ -222,3 +222,45 @@ func TestClientReadsTheSchema(t *testing.T) {
 		t.Fatalf("schema as YAML: %d %s %.100s", y.StatusCode(), y.HTTPResponse.Header.Get("Content-Type"), y.Body)
 	}
 }
+
+// TestClientWaldurLoginAndCount: Waldur's login answers the token alone,
+// HEAD counts users, and Waldur's logout ends the token.
+func TestClientWaldurLoginAndCount(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	email := testenv.Email("waldur")
+	env.SignUp(t, email)
+	env.Activate(t, email)
+
+	login, err := c.ApiAuthPasswordWithResponse(ctx, client.ObtainAuthTokenRequest{Username: email, Password: testenv.DefaultPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login.StatusCode() != http.StatusOK || login.JSON200 == nil || login.JSON200.Token == "" {
+		t.Fatalf("api-auth/password: %d %s", login.StatusCode(), login.Body)
+	}
+	tok := login.JSON200.Token
+
+	count, err := c.UsersCountWithResponse(ctx, nil, withToken(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count.StatusCode() != http.StatusOK || count.Headers200 == nil || count.Headers200.XResultCount != 1 || len(count.Body) != 0 {
+		t.Errorf("HEAD /api/users: %d %+v %q", count.StatusCode(), count.Headers200, count.Body)
+	}
+
+	out, err := c.ApiAuthLogoutWithResponse(ctx, withToken(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.StatusCode() != http.StatusNoContent {
+		t.Fatalf("api-auth/logout: %d %s", out.StatusCode(), out.Body)
+	}
+	me, err := c.UsersMeRetrieveWithResponse(ctx, nil, withToken(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.StatusCode() != http.StatusUnauthorized {
+		t.Errorf("me after logout: %d %s", me.StatusCode(), me.Body)
+	}
+}

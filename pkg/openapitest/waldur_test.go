@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/example/accounts/pkg/localstack"
+	"github.com/example/accounts/pkg/users"
 )
 
 // TestUserFollowsWaldursUser: every field of Waldur's User
@@ -57,6 +60,38 @@ func TestUserFollowsWaldursUser(t *testing.T) {
 	for _, extra := range []string{"status", "custom_data", "modified", "name", "token"} {
 		if _, ok := ours[extra]; !ok {
 			t.Errorf("User has no %s, which the contract adds", extra)
+		}
+	}
+}
+
+// TestUserRequestNamesTheInputFields: the request schemas name exactly what
+// the service takes (users.ProfileInput) and the read-only fields it ignores.
+func TestUserRequestNamesTheInputFields(t *testing.T) {
+	doc, err := Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	rt := reflect.TypeOf(users.ProfileInput{})
+	for i := range rt.NumField() {
+		if name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			want[name] = true
+		}
+	}
+	for name := range users.ReadOnlyFields {
+		want[name] = true
+	}
+	for _, schema := range []string{"UserRequest", "PatchedUserRequest", "UserRequestForm", "UserRequestMultipart"} {
+		got := doc.Components.Schemas[schema].Value.Properties
+		for name := range want {
+			if _, ok := got[name]; !ok {
+				t.Errorf("%s does not name %s, which the service takes", schema, name)
+			}
+		}
+		for name := range got {
+			if !want[name] {
+				t.Errorf("%s names %s, which the service refuses", schema, name)
+			}
 		}
 	}
 }
