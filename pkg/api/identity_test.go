@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
@@ -26,19 +24,14 @@ func fullwidth(s string) string {
 	}, s)
 }
 
-// mailsExactlyTo returns the mails with subject whose To is exactly addr,
-// byte for byte (the inbox helpers compare case-insensitively).
+// mailsExactlyTo returns the recipients of the mails with subject sent
+// exactly to addr, byte for byte (the inbox helpers compare
+// case-insensitively).
 func mailsExactlyTo(t *testing.T, addr, subject string) []string {
 	t.Helper()
-	all, err := env.Inbox.Messages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var to []string
-	for _, m := range all {
-		if strings.Contains(m.Subject, subject) && slices.ContainsFunc(m.To, func(a string) bool { return strings.EqualFold(a, addr) }) {
-			to = append(to, m.To...)
-		}
+	for _, m := range mailsExactlyToEnv(t, env, addr, subject) {
+		to = append(to, m.To...)
 	}
 	return to
 }

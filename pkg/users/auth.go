@@ -172,7 +172,7 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	if r.knownFull(now) {
 		return nil, r.refused(now) // no request, no hash
 	}
-	id, _, err := s.st.lookup(ctx, login, nil)
+	id, err := s.st.lookup(ctx, login)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}

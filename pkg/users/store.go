@@ -149,35 +149,23 @@ func (st *store) get(ctx context.Context, id string) (*User, error) {
 
 // lookup finds the uuid that holds an email or a username claim (email
 // first), in one request, login normalised as each is (NormalizeEmail,
-// NormalizeUsername); when r is given its counter is read in the same
-// request and returned.
-func (st *store) lookup(ctx context.Context, login string, r *rate) (string, int, error) {
+// NormalizeUsername).
+func (st *store) lookup(ctx context.Context, login string) (string, error) {
 	keys := []map[string]types.AttributeValue{emailKey(login), usernameKey(NormalizeUsername(login))}
-	if r != nil {
-		keys = append(keys, r.key)
-	}
 	out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 		RequestItems: map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
 	})
 	if err != nil {
-		return "", 0, dbError(err)
+		return "", dbError(err)
 	}
 	if len(out.UnprocessedKeys) > 0 {
-		return "", 0, httpapi.Unavailable(errors.New("batch get left keys unprocessed"))
+		return "", httpapi.Unavailable(errors.New("batch get left keys unprocessed"))
 	}
 	var byEmail, byName string
-	count := 0
 	for _, it := range out.Responses[st.table] {
 		pk, _ := it["pk"].(*types.AttributeValueMemberS)
-		if pk == nil {
-			continue
-		}
-		if c, ok := it["n"].(*types.AttributeValueMemberN); ok && strings.HasPrefix(pk.Value, "RATE#") {
-			count, _ = strconv.Atoi(c.Value)
-			continue
-		}
 		u, _ := it["user"].(*types.AttributeValueMemberS)
-		if u == nil {
+		if pk == nil || u == nil {
 			continue
 		}
 		if strings.HasPrefix(pk.Value, emailPrefix) {
@@ -188,11 +176,11 @@ func (st *store) lookup(ctx context.Context, login string, r *rate) (string, int
 	}
 	switch {
 	case byEmail != "":
-		return byEmail, count, nil
+		return byEmail, nil
 	case byName != "":
-		return byName, count, nil
+		return byName, nil
 	}
-	return "", count, ErrNotFound
+	return "", ErrNotFound
 }
 
 // The one guard of every write to a user's item: the item still exists
