@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,9 +23,15 @@ const conflictRetries = 4
 // retryConflicts wraps a DB so TransactWriteItems is retried, with jittered
 // backoff, when DynamoDB cancels it for a transaction conflict (the SDK's
 // retryer does not retry TransactionCanceledException).
+//
+// A list count shard (list.go) the transaction conflicted on is moved to
+// another shard of its list for the retry: the deltas may go to any shard,
+// and the one just contended is the likeliest to be contended again.
 type retryConflicts struct {
 	DB
 	sleep func(time.Duration)
+	// shards is how many shards each list's count has.
+	shards int
 }
 
 func (r retryConflicts) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
@@ -33,9 +40,50 @@ func (r retryConflicts) TransactWriteItems(ctx context.Context, in *dynamodb.Tra
 		if err == nil || attempt == conflictRetries || !onlyConflicts(err) || ctx.Err() != nil {
 			return out, err
 		}
+		in = reshard(in, err, r.shards)
 		base := 10 * time.Millisecond << attempt
 		r.sleep(base/2 + time.Duration(rand.Int64N(int64(base))))
 	}
+}
+
+// reshard returns in with every count shard update that err (a canceled
+// transaction) names as conflicting moved to another shard of its list, at
+// random; in itself is not changed.
+func reshard(in *dynamodb.TransactWriteItemsInput, err error, shards int) *dynamodb.TransactWriteItemsInput {
+	var tc *types.TransactionCanceledException
+	if shards < 2 || !errors.As(err, &tc) {
+		return in
+	}
+	var out *dynamodb.TransactWriteItemsInput
+	for i, reason := range tc.CancellationReasons {
+		if i >= len(in.TransactItems) || aws.ToString(reason.Code) != "TransactionConflict" {
+			continue
+		}
+		upd := in.TransactItems[i].Update
+		if upd == nil {
+			continue
+		}
+		id, ok := isCountKey(upd.Key)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			c := *in
+			c.TransactItems = slices.Clone(in.TransactItems)
+			out = &c
+		}
+		next := rand.IntN(shards - 1) // any shard but the current one
+		if next >= countShardIndex(upd.Key) {
+			next++
+		}
+		moved := *upd
+		moved.Key = key(countPrefix+id, countShardSK(next))
+		out.TransactItems[i] = types.TransactWriteItem{Update: &moved}
+	}
+	if out == nil {
+		return in
+	}
+	return out
 }
 
 // onlyConflicts reports whether a transaction was canceled for conflicts
