@@ -62,11 +62,23 @@ type Conflicts struct {
 	// KeyAttributes name the table's key (default pk, sk), to find a Put's
 	// item key.
 	KeyAttributes []string
+	// InFlight bounds how many transactions are at the real client at once
+	// (0: no bound). DynamoDB Local runs transactions one at a time, so
+	// under a burst a transaction waits there, for seconds, for the others,
+	// which DynamoDB does not; and the double would hold its items all that
+	// time. With a bound a transaction waits here instead, holding nothing,
+	// and is only checked for conflicts and holds its items once it goes to
+	// the real client: the items are held for the real call (short again)
+	// plus Hold, which stands for DynamoDB's own commit time.
+	InFlight int
 
-	mu   sync.Mutex
-	held map[string]bool // table and key of every item an ongoing transaction holds
+	mu    sync.Mutex
+	held  map[string]bool // table and key of every item an ongoing transaction holds
+	once  sync.Once
+	slots chan struct{} // InFlight of them
 
 	transactions, canceled, rejected atomic.Int64
+	realCalls, maxRealCall           atomic.Int64 // nanoseconds
 }
 
 // New wraps c.
@@ -82,11 +94,15 @@ type Stats struct {
 	Canceled int64
 	// Rejected single-item writes (TransactionConflictException).
 	Rejected int64
+	// RealCalls is the time the transactions let through spent in the
+	// real client, in all; MaxRealCall the longest one.
+	RealCalls, MaxRealCall time.Duration
 }
 
 // Stats returns the tallies so far.
 func (c *Conflicts) Stats() Stats {
-	return Stats{Transactions: c.transactions.Load(), Canceled: c.canceled.Load(), Rejected: c.rejected.Load()}
+	return Stats{Transactions: c.transactions.Load(), Canceled: c.canceled.Load(), Rejected: c.rejected.Load(),
+		RealCalls: time.Duration(c.realCalls.Load()), MaxRealCall: time.Duration(c.maxRealCall.Load())}
 }
 
 func (c *Conflicts) keyNames() []string {
@@ -138,6 +154,19 @@ func (c *Conflicts) TransactWriteItems(ctx context.Context, in *dynamodb.Transac
 	for i, it := range in.TransactItems {
 		ids[i] = c.txItemID(it)
 	}
+	c.once.Do(func() {
+		if c.InFlight > 0 {
+			c.slots = make(chan struct{}, c.InFlight)
+		}
+	})
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-c.slots }()
+	}
 	c.mu.Lock()
 	if c.held == nil {
 		c.held = map[string]bool{}
@@ -169,7 +198,12 @@ func (c *Conflicts) TransactWriteItems(ctx context.Context, in *dynamodb.Transac
 	}
 	c.mu.Unlock()
 	c.transactions.Add(1)
+	began := time.Now()
 	defer func() {
+		took := int64(time.Since(began))
+		c.realCalls.Add(took)
+		for m := c.maxRealCall.Load(); took > m && !c.maxRealCall.CompareAndSwap(m, took); m = c.maxRealCall.Load() {
+		}
 		if c.Hold > 0 {
 			time.Sleep(c.Hold)
 		}

@@ -242,8 +242,7 @@ func countDeltas(before, after *User) map[string]map[string]int64 {
 //
 //   - writes: st.countItems(before, after) (or listingWrite, which calls it)
 //     gives the transaction items that move every list's counts for a change
-//     of a user from before to after, each list's deltas on one of its
-//     shards (shardFor);
+//     of a user from before to after, all on one shard index (shardFor);
 //   - reads: st.countKeys(id) are the keys of every shard of a list, to read
 //     in one BatchGetItem (at most MaxCountShards keys, so beside a few
 //     others); sumCounts(id, items) adds up those of the items read.
@@ -298,7 +297,8 @@ func (st *store) countKeys(id string) []map[string]types.AttributeValue {
 // about countSpread times the size of the single item they replace (each is
 // read, and written, in whole: their size is capacity). A transaction
 // canceled by a conflict on a shard is retried on another one
-// (retryConflicts, reshard).
+// (retryConflicts, reshard). countItems puts all the lists a transaction
+// moves on the one shard it picks.
 func shardFor(bucket string, shards int) int {
 	h := fnv.New32a()
 	h.Write([]byte(bucket))
@@ -341,11 +341,21 @@ func countUpdate(table, listID string, shard int, buckets map[string]int64) *typ
 func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 	d := countDeltas(before, after)
 	var items []types.TransactWriteItem
+	if len(d) == 0 {
+		return nil
+	}
+	// One shard for every list the change moves: two such transactions
+	// then meet only when they drew the same shard, not when any one of
+	// their (up to 8) lists' draws did. It is picked by the user's bucket
+	// (after the change, or before it for a delete); a username change
+	// moves two buckets of a list, and any shard may take both deltas.
+	u := after
+	if !listed(u) {
+		u = before
+	}
+	shard := shardFor(bucketOf(u.Username), st.shards())
 	for _, id := range slices.Sorted(maps.Keys(d)) {
-		// One shard per list, picked by its first bucket (a username change
-		// moves two buckets of a list: any shard may take both deltas).
-		first := slices.Min(slices.Collect(maps.Keys(d[id])))
-		items = append(items, types.TransactWriteItem{Update: countUpdate(st.table, id, shardFor(first, st.shards()), d[id])})
+		items = append(items, types.TransactWriteItem{Update: countUpdate(st.table, id, shard, d[id])})
 	}
 	return items
 }

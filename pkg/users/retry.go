@@ -24,9 +24,10 @@ const conflictRetries = 4
 // backoff, when DynamoDB cancels it for a transaction conflict (the SDK's
 // retryer does not retry TransactionCanceledException).
 //
-// A list count shard (list.go) the transaction conflicted on is moved to
-// another shard of its list for the retry: the deltas may go to any shard,
-// and the one just contended is the likeliest to be contended again.
+// A transaction canceled by a conflict on a list count shard (list.go) is
+// retried with its count updates on another shard: the deltas may go to
+// any shard, and the one just contended is the likeliest to be contended
+// again.
 type retryConflicts struct {
 	DB
 	sleep func(time.Duration)
@@ -46,44 +47,45 @@ func (r retryConflicts) TransactWriteItems(ctx context.Context, in *dynamodb.Tra
 	}
 }
 
-// reshard returns in with every count shard update that err (a canceled
-// transaction) names as conflicting moved to another shard of its list, at
-// random; in itself is not changed.
+// reshard returns in with its count shard updates moved to another shard,
+// all to the same one at random (countItems keeps a transaction's lists on
+// one shard), when err (a canceled transaction) names one of them as
+// conflicting; in itself is not changed.
 func reshard(in *dynamodb.TransactWriteItemsInput, err error, shards int) *dynamodb.TransactWriteItemsInput {
 	var tc *types.TransactionCanceledException
 	if shards < 2 || !errors.As(err, &tc) {
 		return in
 	}
-	var out *dynamodb.TransactWriteItemsInput
+	cur := -1
 	for i, reason := range tc.CancellationReasons {
-		if i >= len(in.TransactItems) || aws.ToString(reason.Code) != "TransactionConflict" {
+		if i >= len(in.TransactItems) || aws.ToString(reason.Code) != "TransactionConflict" || in.TransactItems[i].Update == nil {
 			continue
 		}
-		upd := in.TransactItems[i].Update
-		if upd == nil {
-			continue
+		if _, ok := isCountKey(in.TransactItems[i].Update.Key); ok {
+			cur = countShardIndex(in.TransactItems[i].Update.Key)
+			break
 		}
-		id, ok := isCountKey(upd.Key)
-		if !ok {
-			continue
-		}
-		if out == nil {
-			c := *in
-			c.TransactItems = slices.Clone(in.TransactItems)
-			out = &c
-		}
-		next := rand.IntN(shards - 1) // any shard but the current one
-		if next >= countShardIndex(upd.Key) {
-			next++
-		}
-		moved := *upd
-		moved.Key = key(countPrefix+id, countShardSK(next))
-		out.TransactItems[i] = types.TransactWriteItem{Update: &moved}
 	}
-	if out == nil {
+	if cur < 0 {
 		return in
 	}
-	return out
+	next := rand.IntN(shards - 1) // any shard but the one contended
+	if next >= cur {
+		next++
+	}
+	out := *in
+	out.TransactItems = slices.Clone(in.TransactItems)
+	for i, it := range out.TransactItems {
+		if it.Update == nil {
+			continue
+		}
+		if id, ok := isCountKey(it.Update.Key); ok {
+			moved := *it.Update
+			moved.Key = key(countPrefix+id, countShardSK(next))
+			out.TransactItems[i] = types.TransactWriteItem{Update: &moved}
+		}
+	}
+	return &out
 }
 
 // onlyConflicts reports whether a transaction was canceled for conflicts
