@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -61,8 +62,13 @@ func start(ctx context.Context) (*localstack.Process, error) {
 	return p, nil
 }
 
+// run sets the items of each test run apart (fresh sets them, per test).
+var run string
+
+func fresh() { run = strconv.FormatInt(time.Now().UnixNano(), 36) + "-" }
+
 func k(pk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: "x"}}
+	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: run + pk}, "sk": &types.AttributeValueMemberS{Value: "x"}}
 }
 
 // add is the transaction action that adds one to pk's n.
@@ -127,6 +133,7 @@ func inFlight(t *testing.T, pks ...string) (*ddbtest.Conflicts, func() error) {
 }
 
 func TestOverlappingTransactionIsCanceledWithTransactionConflict(t *testing.T) {
+	fresh()
 	c, finish := inFlight(t, "ov-a", "ov-shared")
 	// The second shares ov-shared with the one in flight.
 	_, err := ddbtestTx(c, c.Client.(*gate), "ov-b", "ov-shared", "ov-c")
@@ -178,6 +185,7 @@ func ddbtestTx(c *ddbtest.Conflicts, _ *gate, pks ...string) (*dynamodb.Transact
 }
 
 func TestDisjointTransactionsGoThroughTogether(t *testing.T) {
+	fresh()
 	c, finish := inFlight(t, "dj-held")
 	g := c.Client.(*gate)
 	// While one is in flight, one on other items passes the double.
@@ -212,6 +220,7 @@ func TestDisjointTransactionsGoThroughTogether(t *testing.T) {
 }
 
 func TestConcurrentTransactionsOnOneItemConflict(t *testing.T) {
+	fresh()
 	// 40 at once on one shared item, each held 50 ms: on DynamoDB most
 	// are canceled; what goes through is exactly what is counted.
 	c := ddbtest.New(db, 50*time.Millisecond)
@@ -252,6 +261,7 @@ func TestConcurrentTransactionsOnOneItemConflict(t *testing.T) {
 }
 
 func TestSingleItemWriteOnAHeldItemIsRejected(t *testing.T) {
+	fresh()
 	c, finish := inFlight(t, "sw-held")
 	ctx := context.Background()
 	one := map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}
@@ -298,14 +308,15 @@ func TestSingleItemWriteOnAHeldItemIsRejected(t *testing.T) {
 }
 
 func TestHoldOutlastsTheRealCall(t *testing.T) {
-	c := ddbtest.New(db, 300*time.Millisecond)
+	fresh()
+	c := ddbtest.New(db, 2*time.Second)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.TransactWriteItems(context.Background(), tx("hold-a"))
 		done <- err
 	}()
 	// The real call is over in a few ms; the item stays held for Hold.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for count(t, "hold-a") != "1" {
 		if time.Now().After(deadline) {
 			t.Fatal("the transaction never reached DynamoDB Local")
@@ -322,5 +333,40 @@ func TestHoldOutlastsTheRealCall(t *testing.T) {
 	}
 	if _, err := c.TransactWriteItems(context.Background(), tx("hold-a")); err != nil {
 		t.Errorf("after the hold: %v", err)
+	}
+}
+
+func TestInFlightBoundsTheRealCalls(t *testing.T) {
+	fresh()
+	g := &gate{Client: db, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	c := ddbtest.New(g, 0)
+	c.InFlight = 1
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.TransactWriteItems(context.Background(), tx("if-a", "if-shared"))
+		first <- err
+	}()
+	<-g.entered
+	// The second waits for the slot, holding nothing and not yet checked:
+	// it shares if-shared, yet is not canceled, and goes through after.
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.TransactWriteItems(context.Background(), tx("if-b", "if-shared"))
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("the second went through the bound: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second after the first: %v", err)
+	}
+	if got := count(t, "if-shared"); got != "2" {
+		t.Errorf("if-shared n %s, want 2", got)
 	}
 }
