@@ -293,9 +293,10 @@ func (st *store) countKeys(id string) []map[string]types.AttributeValue {
 // among the countSpread shards the bucket hashes to. Writes of different
 // buckets spread over all shards, writes of one bucket (an import of
 // usr00001, usr00002…) over countSpread of them; and a bucket's part is kept
-// in at most countSpread shards, so a list's shards together are at most
-// about countSpread times the size of the single item they replace (each is
-// read, and written, in whole: their size is capacity). A transaction
+// in about countSpread shards (a retry after a conflict may put it on any),
+// so a list's shards together are about countSpread times the size of the
+// single item they replace, not shards times (each is read, and written, in
+// whole: their size is capacity). A transaction
 // canceled by a conflict on a shard is retried on another one
 // (retryConflicts, reshard). countItems puts all the lists a transaction
 // moves on the one shard it picks.
