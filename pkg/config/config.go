@@ -58,7 +58,19 @@ type Config struct {
 
 	// Events configures the stream's events and the mail's feedback.
 	Events Events
+
+	// CountShards is how many items each user list's count is spread over
+	// (COUNT_SHARDS, default DefaultCountShards, 1 to MaxCountShards): see
+	// docs/LISTING.md. Raise it freely; lowering it drops the counts kept in
+	// the shards past the new number.
+	CountShards int
 }
+
+// The user lists' count shards (Config.CountShards).
+const (
+	DefaultCountShards = 16
+	MaxCountShards     = 64
+)
 
 // MaxTokenLifetime bounds a user's token_lifetime.
 const MaxTokenLifetime = 30 * 24 * time.Hour
@@ -81,6 +93,7 @@ func Load(getenv func(string) string) (Config, error) {
 		S3Endpoint:          strings.TrimSpace(getenv("S3_ENDPOINT")),
 		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
 		TokenLifetime:       12 * time.Hour,
+		CountShards:         DefaultCountShards,
 	}
 	var missing []string
 	if c.TableName == "" {
@@ -117,6 +130,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: DEFAULT_TOKEN_LIFETIME must be seconds between 60 and %d", int(MaxTokenLifetime.Seconds()))
 		}
 		c.TokenLifetime = time.Duration(n) * time.Second
+	}
+	if v := getenv("COUNT_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxCountShards {
+			return c, fmt.Errorf("config: COUNT_SHARDS must be a number from 1 to %d", MaxCountShards)
+		}
+		c.CountShards = n
 	}
 	remote, err := loadRemote(getenv)
 	if err != nil {
