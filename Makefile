@@ -9,6 +9,7 @@ MAKEFLAGS += --no-print-directory
 # under functions/. Adding a function here is the only Makefile change needed.
 FUNCTIONS := \
 	SignUpFunction:signup \
+	ImportUsersFunction:import-users \
 	ActivateFunction:activate \
 	ResendActivationFunction:resend-activation \
 	LoginFunction:login \

@@ -52,6 +52,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"PullRemoteUserFunction":       a.PullRemoteUser(),
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
+		"ImportUsersFunction":          a.ImportUsers(),
 	}
 }
 
