@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/example/accounts/pkg/api"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/images"
+	"github.com/example/accounts/pkg/legacyauth"
 	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
@@ -43,6 +45,9 @@ type Options struct {
 	// DynamoAPIOptions are SDK middlewares for the DynamoDB client only
 	// (e.g. ddbmetrics.Counter.Middleware).
 	DynamoAPIOptions []func(*middleware.Stack) error
+	// LegacyHTTP is the HTTP client of lazy migration's calls to the
+	// legacy endpoint (tests trust their TLS server's certificate with it).
+	LegacyHTTP *http.Client
 }
 
 // New builds the API from cfg.
@@ -87,6 +92,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		})}
 	}
 	svc := users.New(db, cfg, sender, tokenSealer(cfg, awsCfg), log)
+	if cfg.Migration.URL != "" {
+		tok := remote.StaticToken(cfg.Migration.Token)
+		if cfg.Migration.Token == "" {
+			tok = remote.SecretToken(secretsmanager.NewFromConfig(awsCfg), cfg.Migration.TokenSecretARN)
+		}
+		svc.SetLegacy(legacyauth.New(cfg.Migration, tok, opts.LegacyHTTP))
+	}
 	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg), Images: imageStore(cfg, awsCfg)}, nil
 }
 

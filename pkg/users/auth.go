@@ -196,6 +196,9 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 		if err := s.decoyWrite(ctx, r); err != nil {
 			return nil, err
 		}
+		if nu := s.migrate(ctx, login, password); nu != nil {
+			return nu, nil // created from the legacy system's yes (migrate.go)
+		}
 		secret.CheckPassword(password, "")
 		return nil, errBadCredentials
 	}

@@ -46,6 +46,8 @@ type Service struct {
 	Now func() time.Time
 	// full is shared by the copies List makes (ratelimit.go fullWindows).
 	full *fullWindows
+	// legacy is lazy migration's endpoint; nil when it is off (migrate.go).
+	legacy LegacyVerifier
 }
 
 // New builds the service. sealer returns the token sealer, loading its key
