@@ -1,16 +1,19 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/testenv"
+	"github.com/example/accounts/pkg/users"
 )
 
 // legacyVector is one of the hashes the real tools made
@@ -308,4 +311,27 @@ func TestImportedPendingUserActivates(t *testing.T) {
 		t.Fatalf("activation left the hash %.12q", h)
 	}
 	env.Login(t, email, v.Password)
+}
+
+// An import that runs out of its request's time starts no more creates and
+// answers the lines it left as service_unavailable, to be sent again.
+func TestImportLeavesWhatItHasNoTimeForToBeSentAgain(t *testing.T) {
+	email := testenv.Email("imp-late")
+	lines, pre, err := users.ParseImport([]byte(`{"email":"`+email+`"}`), false, users.ReadOnlyFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // less than the 3 s it keeps for the answer
+	defer cancel()
+	rep, err := env.API.Users.Import(ctx, lines, pre)
+	if err != nil || len(rep.Results) != 1 || rep.Results[0].Result != "refused" || rep.Results[0].Error != "service_unavailable" {
+		t.Fatalf("late import: %+v %v", rep, err)
+	}
+	if claimHolder(t, "EMAIL#"+email) != "" {
+		t.Fatal("a line answered 'send again' was written")
+	}
+	rep, err = env.API.Users.Import(context.Background(), lines, pre)
+	if err != nil || rep.Totals.Created != 1 {
+		t.Fatalf("sent again: %+v %v", rep, err)
+	}
 }

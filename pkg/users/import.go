@@ -23,6 +23,10 @@ const (
 	// importWorkers is how many creates run at once: 1,000 users within API
 	// Gateway's 30 s at one transaction each (~10-30 ms on DynamoDB).
 	importWorkers = 32
+	// importBudget is how long an import starts new creates: the lines it
+	// has not started by then are answered service_unavailable (send them
+	// again), so the answer arrives within API Gateway's 30 s.
+	importBudget = 24 * time.Second
 )
 
 // ImportInput is one user of an import: the staff create's fields, the
@@ -179,6 +183,10 @@ func withWarnings(r ImportResult, from *ImportResult) ImportResult {
 // createAll creates the users with a bounded pool of workers, filling in
 // their results.
 func (s *Service) createAll(ctx context.Context, todo []pending, results []ImportResult, now time.Time) {
+	stop := time.Now().Add(importBudget)
+	if d, ok := ctx.Deadline(); ok && d.Add(-3*time.Second).Before(stop) {
+		stop = d.Add(-3 * time.Second)
+	}
 	work := make(chan pending)
 	var wg sync.WaitGroup
 	for range min(importWorkers, len(todo)) {
@@ -186,6 +194,12 @@ func (s *Service) createAll(ctx context.Context, todo []pending, results []Impor
 		go func() {
 			defer wg.Done()
 			for p := range work {
+				if time.Now().After(stop) || ctx.Err() != nil {
+					r := &results[p.idx]
+					*r = withWarnings(ImportResult{Line: r.Line, Result: ImportRefused, Error: "service_unavailable",
+						ErrorDescription: "This user was not written within the request's time; send the line again."}, r)
+					continue
+				}
 				s.createOne(ctx, p, &results[p.idx], now)
 			}
 		}()
@@ -272,9 +286,10 @@ func importUser(in ImportInput, now time.Time) (*User, []string, error) {
 		in.Password = nil
 	}
 	if in.Username == nil && in.Email != nil {
-		// As at sign-up: the username defaults to the lowercased email.
-		un := strings.ToLower(strings.TrimSpace(*in.Email))
-		in.Username = &un
+		// As at sign-up: the username defaults to the (canonical) email.
+		if e, msg := ValidEmail(*in.Email); msg == "" {
+			in.Username = &e
+		}
 	}
 	status := StatusEnabled
 	if in.Status != nil {

@@ -53,8 +53,9 @@ func (s *Service) migrate(ctx context.Context, login, password string) *User {
 	in.Password, in.IsStaff, in.IsSupport, in.IsActive = nil, nil, nil, nil
 	in.Slug, in.IsIdentityManager, in.ManagedISDs = nil, nil, nil
 	if in.Username == nil && in.Email != nil {
-		un := strings.ToLower(strings.TrimSpace(*in.Email))
-		in.Username = &un
+		if e, msg := ValidEmail(*in.Email); msg == "" {
+			in.Username = &e // as at sign-up
+		}
 	}
 	now := s.now()
 	u, p := adminUser(&in, now)
