@@ -119,9 +119,15 @@ func TestImportIsResumableAfterAnInterruption(t *testing.T) {
 	// 3. The rerun goes on from line 8: the in-flight batch's users are
 	// skipped, the rest created; the totals cover the whole file.
 	out.Reset()
-	tot, err := run(context.Background(), base, &out, &errOut)
+	errOut.Reset()
+	withBar := base
+	withBar.Progress = true
+	tot, err := run(context.Background(), withBar, &out, &errOut)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "importing") || !strings.Contains(errOut.String(), "100%") {
+		t.Errorf("progress bar: %q", errOut.String())
 	}
 	if tot.Created+tot.Skipped != len(emails) || tot.Skipped != 3 || tot.Refused != 1 {
 		t.Fatalf("totals %+v", tot)
