@@ -208,14 +208,14 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	if !secret.CheckPassword(password, u.PasswordHash) {
 		return nil, errBadCredentials // counted by the reservation
 	}
-	if err := prepareUpgrade(u, password); err != nil {
-		return nil, err
-	}
 	switch {
 	case u.Status == StatusUnverified:
 		return nil, httpapi.Unauthorized("This account is not activated yet: open the link in the activation email, or ask for a new one.")
 	case !u.IsActive || u.Status == StatusDisabled:
 		return nil, httpapi.Unauthorized("This account is disabled.")
+	}
+	if err := prepareUpgrade(u, password); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
