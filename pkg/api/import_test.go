@@ -335,3 +335,30 @@ func TestImportLeavesWhatItHasNoTimeForToBeSentAgain(t *testing.T) {
 		t.Fatalf("sent again: %+v %v", rep, err)
 	}
 }
+
+// Concurrent first logins with an imported hash all succeed: one replaces
+// the hash, the others find it replaced, check their password against the
+// new one and go on.
+func TestImportedHashConcurrentFirstLogins(t *testing.T) {
+	staff := env.NewStaff(t, "imp-staff", false)
+	v := legacyVectors(t)[6] // passlib pbkdf2_sha256, 29,000 rounds: quick
+	email := testenv.Email("imp-race")
+	a := decodeImport(t, importLines(t, staff, "application/x-ndjson", map[string]any{"email": email, "password_hash": v.Hash}))
+	if a.Totals.Created != 1 {
+		t.Fatalf("%+v", a)
+	}
+	const n = 4 // what the lockout's reservation lets through at once
+	status := make([]int, n)
+	together(n, func(i int) {
+		r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": email, "password": v.Password})
+		status[i] = r.Status
+	})
+	for i, s := range status {
+		if s != 200 {
+			t.Errorf("login %d: %d", i, s)
+		}
+	}
+	if h := attr(userItem(t, a.Results[0].UUID), "password_hash"); !strings.HasPrefix(h, "$argon2id$v=19$m=19456") {
+		t.Fatalf("hash %.12q", h)
+	}
+}
