@@ -407,3 +407,17 @@ func sortedKeys(m map[string]float64) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// importTargets holds the import to API Gateway's 30 s per request.
+func importTargets(r *Results) []Target {
+	ib := r.Import
+	if ib == nil || ib.BatchMaxMS == 0 {
+		return nil
+	}
+	t := Target{Name: fmt.Sprintf("import: a request of %d users (slowest)", ib.BatchSize), Limit: "30 s", Worst: round2(ib.BatchMaxMS / 1000),
+		Value: fmt.Sprintf("%.1f s (p50 %.1f s)", ib.BatchMaxMS/1000, ib.BatchP50MS/1000), Met: ib.BatchMaxMS <= 30000}
+	if !t.Met {
+		t.Why = "API Gateway ends a request at 30 s"
+	}
+	return []Target{t}
+}
