@@ -40,7 +40,7 @@ type ImportInput struct {
 	// DateJoined is an RFC 3339 time, not in the future; absent = now.
 	DateJoined   *string `json:"date_joined"`
 	PasswordHash *string `json:"password_hash"`
-	// Read-only fields of an exported user object, ignored as on create.
+	// Line is the input line (or array position) it came from.
 	Line int `json:"-"`
 }
 
