@@ -346,7 +346,7 @@ func importModel(ib *ImportBench, p *Prices, memoryMB int) ImportModel {
 	// loopback, this machine's CPU), at the function's memory.
 	m.LambdaMSPerRun = ib.HandlerP50MS
 	m.LambdaUSD = round2(batches * (p.Lambda.PerMillionRequests/1e6 + math.Ceil(ib.HandlerP50MS)/1000*float64(memoryMB)/1024*p.Lambda.PerGBSecond))
-	m.HTTPAPIUSD = round2(batches * math.Ceil(float64(ib.BodyBytes)/(512*1024)) * p.HTTPAPI.PerMillionRequests / 1e6)
+	m.HTTPAPIUSD = math.Round(batches*math.Ceil(float64(ib.BodyBytes)/(512*1024))*p.HTTPAPI.PerMillionRequests/1e6*1e4) / 1e4
 	m.TotalUSD = round2(m.DynamoDBUSD + m.LambdaUSD + m.HTTPAPIUSD)
 	return m
 }
@@ -377,7 +377,7 @@ func importReport(ib *ImportBench) string {
 	w("**On DynamoDB on demand.** An on-demand table takes by default up to %s WRU/s (the per-table quota, raisable), a new one about %s WRU/s at once (it then adapts to twice its previous peak), and one partition, so one item, %s WRU/s. At %.2f WRU per user the table quota allows **%s users/s**, a new table **%s users/s**; the item written most (`%s`, %.2f writes per user, 2 WRU per transactional write) allows **%s users/s**. So about %.1f clients like this one reach the lowest of these. On DynamoDB, unlike DynamoDB Local, concurrent transactions that touch the same item also cancel each other (`TransactionConflict`), so an item every create writes caps the rate well before its partition's limit: see LISTING.md for how the counts are kept.\n\n",
 		thousands(m.TableMaxWRU), thousands(m.NewTableWRU), thousands(m.PartitionWRU), ib.WRUPerUser, thousands(int(m.UsersPerSecondTable)), thousands(int(m.UsersPerSecondNew)),
 		mdEscape(ib.HottestItem), ib.HottestShare, thousands(int(m.UsersPerSecondHotItem)), m.ClientsFor)
-	w("**Cost per million imported users**: DynamoDB $%.2f (%.2f WRU and %.2f RRU a user), Lambda $%.2f (1,000 invocations of about %.0f ms at %d MB, the handler time measured here: real DynamoDB latency will move it), HTTP API $%.2f (1,000 requests, each metered in 512 KB steps): **$%.2f** in all, storage left out.\n\n",
+	w("**Cost per million imported users**: DynamoDB $%.2f (%.2f WRU and %.2f RRU a user), Lambda $%.2f (1,000 invocations of about %.0f ms at %d MB, the handler time measured here: real DynamoDB latency will move it), HTTP API $%.4f (1,000 requests, each metered in 512 KB steps): **$%.2f** in all, storage left out.\n\n",
 		m.DynamoDBUSD, ib.WRUPerUser, ib.RRUPerUser, m.LambdaUSD, m.LambdaMSPerRun, m.MemoryMB, m.HTTPAPIUSD, m.TotalUSD)
 	if ib.LoadAverage != "" {
 		w("The machine's load average (1, 5, 15 minutes) when the import ended: %s, on %d cores shared with DynamoDB Local and the client: the rate above is this machine's, with DynamoDB Local's transactions on it, not DynamoDB's.\n\n", ib.LoadAverage, runtime.NumCPU())

@@ -184,6 +184,9 @@ func onlyImport(ctx context.Context, root string, s settings, prices *Prices, me
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
 	res.Cost = costModel(prices, memory, res.Operations)
+	if res.Import != nil {
+		res.Import.Model = importModel(res.Import, prices, memory.of("ImportUsersFunction"))
+	}
 	res.Targets = targets(res)
 	if err := writeJSON(inRoot(root, s.results), res); err != nil {
 		return err
