@@ -91,3 +91,32 @@ func TestOwnHashesAreNotLegacy(t *testing.T) {
 		t.Fatal("the service's own hash reads as legacy")
 	}
 }
+
+// FuzzParseLegacy: any string is parsed without a panic, and one accepted
+// reads back as legacy with its costs within the bounds.
+func FuzzParseLegacy(f *testing.F) {
+	b, err := os.ReadFile("testdata/legacy_hashes.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var vs []vector
+	if err := json.Unmarshal(b, &vs); err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range vs {
+		f.Add(v.Hash)
+	}
+	f.Add("$pbkdf2-sha256$i=1,l=16$c2FsdA$AAAAAAAAAAAAAAAAAAAAAA")
+	f.Fuzz(func(t *testing.T, h string) {
+		l, err := ParseLegacy(h)
+		if err != nil {
+			return
+		}
+		if !IsLegacy(l.Stored) {
+			t.Fatalf("%q stored as %q, which reads as the service's own", h, l.Stored)
+		}
+		if _, err := parseVerifier(l.Stored); err != nil {
+			t.Fatalf("the stored form %q does not parse again: %v", l.Stored, err)
+		}
+	})
+}
