@@ -59,6 +59,9 @@ type Config struct {
 
 	// Branding names the product on the pages and in the mails.
 	Branding Branding
+
+	// Events configures the stream's events and the mail's feedback.
+	Events Events
 }
 
 // MaxTokenLifetime bounds a user's token_lifetime.
@@ -128,6 +131,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	if c.Branding, err = loadBranding(getenv); err != nil {
+		return c, err
+	}
+	if c.Events, err = loadEvents(getenv); err != nil {
 		return c, err
 	}
 	return c, nil
