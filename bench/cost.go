@@ -372,6 +372,7 @@ func targets(r *Results) []Target {
 		t.Why = "over: " + strings.Join(over, ", ")
 	}
 	ts = append(ts, t)
+	ts = append(ts, importTargets(r)...)
 	return ts
 }
 

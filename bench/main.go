@@ -34,6 +34,10 @@ type settings struct {
 	results    string
 	prices     string
 	reprice    bool // only re-price the results file and rewrite the report
+	// importUsers are imported through POST /api/users/import (0: not);
+	// onlyImport measures that alone and keeps the other results.
+	importUsers int
+	onlyImport  bool
 }
 
 func main() {
@@ -47,6 +51,8 @@ func main() {
 	flag.StringVar(&s.results, "results", "bench/results.json", "JSON results, relative to the repository root")
 	flag.StringVar(&s.prices, "prices", "bench/prices.json", "price list, relative to the repository root")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
+	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
+	flag.BoolVar(&s.onlyImport, "only-import", false, "measure only the import, keeping the other results of bench/results.json, and rewrite both files")
 	flag.Parse()
 	if s.iterations < 1 || s.warmup < 0 || s.coldRuns < 1 || s.hashRuns < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -iterations, -cold-starts and -hash-runs must be at least 1")
@@ -60,7 +66,7 @@ func main() {
 
 func run(s settings) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	root, err := localstack.Root()
 	if err != nil {
@@ -76,6 +82,9 @@ func run(s settings) error {
 	}
 	if s.reprice {
 		return reprice(root, s, prices, memory)
+	}
+	if s.onlyImport {
+		return onlyImport(ctx, root, s, prices, memory)
 	}
 	res := &Results{
 		Generated: time.Now().UTC().Format(time.RFC3339),
@@ -144,14 +153,46 @@ func run(s settings) error {
 		res.Notes = append(res.Notes, "some transactions were priced with DynamoDB Local's own units: "+err.Error())
 	}
 
+	if s.importUsers > 0 {
+		logf("import: %d users through POST /api/users/import", s.importUsers)
+		if res.Import, err = st.importBench(ctx, s.importUsers, prices, memory); err != nil {
+			return err
+		}
+	}
+
 	res.Machine.Seconds = round2(time.Since(start).Seconds())
 	return write(root, s, res, prices, memory)
+}
+
+// onlyImport measures the import on a stack of its own and puts it into the
+// existing results.
+func onlyImport(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
+	var res Results
+	if b, err := os.ReadFile(inRoot(root, s.results)); err == nil {
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", s.results, err)
+		}
+	}
+	logf("starting DynamoDB Local, the local SES and the API")
+	st, err := startStack(ctx, root)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	logf("import: %d users through POST /api/users/import", s.importUsers)
+	if res.Import, err = st.importBench(ctx, s.importUsers, prices, memory); err != nil {
+		return err
+	}
+	return write(root, s, &res, prices, memory)
 }
 
 // write prices the results, holds them to the targets and writes both
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
 	res.Cost = costModel(prices, memory, res.Operations)
+	if res.Import != nil {
+		res.Import.Model = importModel(res.Import, prices, memory.of("ImportUsersFunction"))
+	}
 	if res.Stream != nil {
 		res.Stream.PerThousand = streamCost(prices, memory, res.Stream)
 	}
@@ -197,6 +238,7 @@ type Results struct {
 	DynamoDBLocal []Calibration `json:"dynamodb_local_transaction_units"`
 	HashMS        float64       `json:"hash_ms"`
 	Abuse         *Abuse        `json:"abuse,omitempty"`
+	Import        *ImportBench  `json:"import,omitempty"`
 	Stream        *StreamPath   `json:"stream,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`

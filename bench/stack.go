@@ -56,7 +56,7 @@ var rateLimits = map[string]string{
 func startStack(ctx context.Context, root string) (*stack, error) {
 	calls := &awsCalls{}
 	env, err := testenv.Start(ctx, testenv.Options{Env: rateLimits, App: app.Options{
-		DynamoAPIOptions: []func(*middleware.Stack) error{calls.dynamoMiddleware},
+		DynamoAPIOptions: []func(*middleware.Stack) error{calls.dynamoMiddleware, keyMiddleware},
 		AWSOptions:       []func(*awsconfig.LoadOptions) error{awsconfig.WithAPIOptions([]func(*middleware.Stack) error{calls.sesMiddleware})},
 	}})
 	if err != nil {

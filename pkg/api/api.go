@@ -53,6 +53,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"ResendMailsFunction":          a.ResendMails(),
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
+		"ImportUsersFunction":          a.ImportUsers(),
 	}
 }
 

@@ -133,6 +133,8 @@ var authzPolicy = map[string]authzCase{
 	})},
 	// Staff only; the fake identity source knows the target, so staff get
 	// its answer (200) and nobody else reaches it.
+	"POST /api/users/import": {want: map[string]int{anon: 401, self: 403, other: 403, support: 403, staff: 200},
+		prepare: fixed("/api/users/import", func(testenv.User) any { return []map[string]any{{"email": testenv.Email("authz-import")}} })},
 	// Public: an image's name is its only key; an unknown one is 404 to all.
 	"GET /api/images/{name}": {want: everyone(404, 404), prepare: fixed("/api/images/0123456789abcdef0123456789abcdef.png", nil)},
 	// Staff only: support read and change nothing.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/example/accounts/pkg/api"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/images"
+	"github.com/example/accounts/pkg/legacyauth"
 	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
@@ -46,6 +48,9 @@ type Options struct {
 	// DynamoAPIOptions are SDK middlewares for the DynamoDB client only
 	// (e.g. ddbmetrics.Counter.Middleware).
 	DynamoAPIOptions []func(*middleware.Stack) error
+	// LegacyHTTP is the HTTP client of lazy migration's calls to the
+	// legacy endpoint (tests trust their TLS server's certificate with it).
+	LegacyHTTP *http.Client
 	// WrapStreamDB wraps the stream handler's DynamoDB client (faults).
 	WrapStreamDB func(streams.DB) streams.DB
 }
@@ -111,6 +116,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		return nil, err
 	}
 	svc := users.New(p.db, cfg, p.sealer, p.log)
+	if cfg.Migration.URL != "" {
+		tok := remote.StaticToken(cfg.Migration.Token)
+		if cfg.Migration.Token == "" {
+			tok = remote.SecretToken(secretsmanager.NewFromConfig(p.awsCfg), cfg.Migration.TokenSecretARN)
+		}
+		svc.SetLegacy(legacyauth.New(cfg.Migration, tok, opts.LegacyHTTP))
+	}
 	return &api.API{Users: svc, Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 

@@ -107,6 +107,48 @@ func (e GenderEnum) Valid() bool {
 	}
 }
 
+// Defines values for ImportResultResult.
+const (
+	ImportResultResultCreated ImportResultResult = "created"
+	ImportResultResultRefused ImportResultResult = "refused"
+	ImportResultResultSkipped ImportResultResult = "skipped"
+)
+
+// Valid indicates whether the value is a known member of the ImportResultResult enum.
+func (e ImportResultResult) Valid() bool {
+	switch e {
+	case ImportResultResultCreated:
+		return true
+	case ImportResultResultRefused:
+		return true
+	case ImportResultResultSkipped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImportUserRequestStatus.
+const (
+	ImportUserRequestStatusDISABLED   ImportUserRequestStatus = "DISABLED"
+	ImportUserRequestStatusENABLED    ImportUserRequestStatus = "ENABLED"
+	ImportUserRequestStatusUNVERIFIED ImportUserRequestStatus = "UNVERIFIED"
+)
+
+// Valid indicates whether the value is a known member of the ImportUserRequestStatus enum.
+func (e ImportUserRequestStatus) Valid() bool {
+	switch e {
+	case ImportUserRequestStatusDISABLED:
+		return true
+	case ImportUserRequestStatusENABLED:
+		return true
+	case ImportUserRequestStatusUNVERIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PatchedUserRequestFormGender.
 const (
 	PatchedUserRequestFormGenderEmpty PatchedUserRequestFormGender = ""
@@ -365,6 +407,63 @@ type ErrorError string
 
 // GenderEnum ISO 5218: 0 not known, 1 male, 2 female, 9 not applicable.
 type GenderEnum int
+
+// ImportReport defines model for ImportReport.
+type ImportReport struct {
+	Results []ImportResult `json:"results"`
+	Totals  struct {
+		Created int `json:"created"`
+		Refused int `json:"refused"`
+		Skipped int `json:"skipped"`
+
+		// Warnings Lines with warnings.
+		Warnings int `json:"warnings"`
+	} `json:"totals"`
+}
+
+// ImportResult defines model for ImportResult.
+type ImportResult struct {
+	Email *string `json:"email,omitempty"`
+
+	// Error A refusal's error code (bad_request; service_unavailable when the line may be sent again).
+	Error            *string              `json:"error,omitempty"`
+	ErrorDescription *string              `json:"error_description,omitempty"`
+	Fields           *map[string][]string `json:"fields,omitempty"`
+
+	// Line The input line number (JSON Lines) or 1-based position (array).
+	Line    int                `json:"line"`
+	Payload *string            `json:"payload,omitempty"`
+	Result  ImportResultResult `json:"result"`
+
+	// Uuid The created user's uuid, or the existing one's when skipped.
+	Uuid *openapi_types.UUID `json:"uuid,omitempty"`
+
+	// Warnings Weak legacy hash parameters (accepted all the same).
+	Warnings *[]string `json:"warnings,omitempty"`
+}
+
+// ImportResultResult defines model for ImportResult.Result.
+type ImportResultResult string
+
+// ImportUserRequest One user of an import: the staff create's fields (UserRequest's,
+// `email` required, `username` defaulting to the lowercased email,
+// no `password`), and `status`, `date_joined` and `password_hash`.
+type ImportUserRequest struct {
+	// DateJoined RFC 3339, not in the future; absent = now.
+	DateJoined *time.Time `json:"date_joined,omitempty"`
+	Email      string     `json:"email"`
+
+	// PasswordHash A hash in a recognised format: pbkdf2_sha256$, pbkdf2_sha1$, bcrypt_sha256$, bcrypt$, argon2$ (Django); $2a$/$2b$/$2y$ (bcrypt); $argon2id$/$argon2i$ (PHC); $pbkdf2-sha256$, $pbkdf2-sha512$, $pbkdf2$ (PHC or passlib).
+	PasswordHash *string `json:"password_hash,omitempty"`
+
+	// Status ENABLED (default); UNVERIFIED waits for activation (needs password_hash; lives 7 days, like a sign-up's); DISABLED.
+	Status               *ImportUserRequestStatus `json:"status,omitempty"`
+	Username             *string                  `json:"username,omitempty"`
+	AdditionalProperties map[string]interface{}   `json:"-"`
+}
+
+// ImportUserRequestStatus ENABLED (default); UNVERIFIED waits for activation (needs password_hash; lives 7 days, like a sign-up's); DISABLED.
+type ImportUserRequestStatus string
 
 // LoginRequest `login` is the email or the username; `email` or `username` may stand in for it.
 type LoginRequest struct {
@@ -1699,6 +1798,9 @@ type UsersCountParams struct {
 	PageSize *string `form:"page_size,omitempty" json:"page_size,omitempty"`
 }
 
+// UsersImportJSONBody defines parameters for UsersImport.
+type UsersImportJSONBody = []ImportUserRequest
+
 // UsersMeRetrieveParams defines parameters for UsersMeRetrieve.
 type UsersMeRetrieveParams struct {
 	// Field Limit the user objects to these fields (repeatable, or comma-separated).
@@ -1780,6 +1882,9 @@ type UsersCreateMultipartRequestBody = UserRequestMultipart
 // UsersConfirmEmailJSONRequestBody defines body for UsersConfirmEmail for application/json ContentType.
 type UsersConfirmEmailJSONRequestBody = ConfirmEmailRequest
 
+// UsersImportJSONRequestBody defines body for UsersImport for application/json ContentType.
+type UsersImportJSONRequestBody = UsersImportJSONBody
+
 // UsersPartialUpdateJSONRequestBody defines body for UsersPartialUpdate for application/json ContentType.
 type UsersPartialUpdateJSONRequestBody = PatchedUserRequest
 
@@ -1809,6 +1914,132 @@ type UbiopsUserCreateJSONRequestBody = UbiOpsUserRequest
 
 // UbiopsV21UserCreateJSONRequestBody defines body for UbiopsV21UserCreate for application/json ContentType.
 type UbiopsV21UserCreateJSONRequestBody = UbiOpsUserRequest
+
+// Getter for additional properties for ImportUserRequest. Returns the specified
+// element and whether it was found
+func (a ImportUserRequest) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ImportUserRequest
+func (a *ImportUserRequest) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ImportUserRequest to handle AdditionalProperties
+func (a *ImportUserRequest) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["date_joined"]; found {
+		err = json.Unmarshal(raw, &a.DateJoined)
+		if err != nil {
+			return fmt.Errorf("error reading 'date_joined': %w", err)
+		}
+		delete(object, "date_joined")
+	}
+
+	if raw, found := object["email"]; found {
+		err = json.Unmarshal(raw, &a.Email)
+		if err != nil {
+			return fmt.Errorf("error reading 'email': %w", err)
+		}
+		delete(object, "email")
+	}
+
+	if raw, found := object["password_hash"]; found {
+		err = json.Unmarshal(raw, &a.PasswordHash)
+		if err != nil {
+			return fmt.Errorf("error reading 'password_hash': %w", err)
+		}
+		delete(object, "password_hash")
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &a.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
+		}
+		delete(object, "status")
+	}
+
+	if raw, found := object["username"]; found {
+		err = json.Unmarshal(raw, &a.Username)
+		if err != nil {
+			return fmt.Errorf("error reading 'username': %w", err)
+		}
+		delete(object, "username")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ImportUserRequest to handle AdditionalProperties
+func (a ImportUserRequest) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.DateJoined != nil {
+		object["date_joined"], err = json.Marshal(a.DateJoined)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'date_joined': %w", err)
+		}
+	}
+
+	object["email"], err = json.Marshal(a.Email)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'email': %w", err)
+	}
+
+	if a.PasswordHash != nil {
+		object["password_hash"], err = json.Marshal(a.PasswordHash)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'password_hash': %w", err)
+		}
+	}
+
+	if a.Status != nil {
+		object["status"], err = json.Marshal(a.Status)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'status': %w", err)
+		}
+	}
+
+	if a.Username != nil {
+		object["username"], err = json.Marshal(a.Username)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'username': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // Getter for additional properties for PageForm. Returns the specified
 // element and whether it was found
@@ -2217,6 +2448,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/users/confirm_email (the `UsersConfirmEmail` operationId).
 	UsersConfirmEmail(ctx context.Context, body UsersConfirmEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersImportWithBody Import users (staff)
+	//
+	// Staff only (support and others 403). Up to 1,000 users a request
+	// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+	// `application/jsonl`, one object a line, blank lines ignored) or a
+	// JSON array (`application/json`). Each user is created, skipped (an
+	// account already has its email: the answer names it) or refused
+	// (with the error of that line), in input order; `line` is the line
+	// number (JSON Lines) or the 1-based position (array). A rerun of the
+	// same file creates nothing twice. No mail is sent. A `password_hash`
+	// from another system (Django, bcrypt, argon2, PBKDF2; see the
+	// README) is verified at the first login and replaced there by the
+	// service's argon2id; weak parameters are accepted with a warning.
+	// Hashes are never answered.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+	UsersImportWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersImport Import users (staff)
+	//
+	// Staff only (support and others 403). Up to 1,000 users a request
+	// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+	// `application/jsonl`, one object a line, blank lines ignored) or a
+	// JSON array (`application/json`). Each user is created, skipped (an
+	// account already has its email: the answer names it) or refused
+	// (with the error of that line), in input order; `line` is the line
+	// number (JSON Lines) or the 1-based position (array). A rerun of the
+	// same file creates nothing twice. No mail is sent. A `password_hash`
+	// from another system (Django, bcrypt, argon2, PBKDF2; see the
+	// README) is verified at the first login and replaced there by the
+	// service's argon2id; weak parameters are accepted with a warning.
+	// Hashes are never answered.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+	UsersImport(ctx context.Context, body UsersImportJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UsersMeRetrieve The caller, with their token
 	//
@@ -2970,6 +3241,66 @@ func (c *Client) UsersConfirmEmailWithBody(ctx context.Context, contentType stri
 // Corresponds with POST /api/users/confirm_email (the `UsersConfirmEmail` operationId).
 func (c *Client) UsersConfirmEmail(ctx context.Context, body UsersConfirmEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersConfirmEmailRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersImportWithBody Import users (staff)
+//
+// Staff only (support and others 403). Up to 1,000 users a request
+// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+// `application/jsonl`, one object a line, blank lines ignored) or a
+// JSON array (`application/json`). Each user is created, skipped (an
+// account already has its email: the answer names it) or refused
+// (with the error of that line), in input order; `line` is the line
+// number (JSON Lines) or the 1-based position (array). A rerun of the
+// same file creates nothing twice. No mail is sent. A `password_hash`
+// from another system (Django, bcrypt, argon2, PBKDF2; see the
+// README) is verified at the first login and replaced there by the
+// service's argon2id; weak parameters are accepted with a warning.
+// Hashes are never answered.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+func (c *Client) UsersImportWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersImportRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersImport Import users (staff)
+//
+// Staff only (support and others 403). Up to 1,000 users a request
+// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+// `application/jsonl`, one object a line, blank lines ignored) or a
+// JSON array (`application/json`). Each user is created, skipped (an
+// account already has its email: the answer names it) or refused
+// (with the error of that line), in input order; `line` is the line
+// number (JSON Lines) or the 1-based position (array). A rerun of the
+// same file creates nothing twice. No mail is sent. A `password_hash`
+// from another system (Django, bcrypt, argon2, PBKDF2; see the
+// README) is verified at the first login and replaced there by the
+// service's argon2id; weak parameters are accepted with a warning.
+// Hashes are never answered.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+func (c *Client) UsersImport(ctx context.Context, body UsersImportJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersImportRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4822,6 +5153,46 @@ func NewUsersConfirmEmailRequestWithBody(server string, contentType string, body
 	return req, nil
 }
 
+// NewUsersImportRequest calls the generic UsersImport builder with application/json body
+func NewUsersImportRequest(server string, body UsersImportJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUsersImportRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUsersImportRequestWithBody constructs an http.Request for the UsersImport method, with any body, and a specified content type
+func NewUsersImportRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUsersMeRetrieveRequest constructs an http.Request for the UsersMeRetrieve method
 func NewUsersMeRetrieveRequest(server string, params *UsersMeRetrieveParams) (*http.Request, error) {
 	var err error
@@ -5979,6 +6350,46 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/users/confirm_email (the `UsersConfirmEmail` operationId).
 	UsersConfirmEmailWithResponse(ctx context.Context, body UsersConfirmEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersConfirmEmailResponse, error)
+
+	// UsersImportWithBodyWithResponse Import users (staff)
+	//
+	// Staff only (support and others 403). Up to 1,000 users a request
+	// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+	// `application/jsonl`, one object a line, blank lines ignored) or a
+	// JSON array (`application/json`). Each user is created, skipped (an
+	// account already has its email: the answer names it) or refused
+	// (with the error of that line), in input order; `line` is the line
+	// number (JSON Lines) or the 1-based position (array). A rerun of the
+	// same file creates nothing twice. No mail is sent. A `password_hash`
+	// from another system (Django, bcrypt, argon2, PBKDF2; see the
+	// README) is verified at the first login and replaced there by the
+	// service's argon2id; weak parameters are accepted with a warning.
+	// Hashes are never answered.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+	UsersImportWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersImportResponse, error)
+
+	// UsersImportWithResponse Import users (staff)
+	//
+	// Staff only (support and others 403). Up to 1,000 users a request
+	// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+	// `application/jsonl`, one object a line, blank lines ignored) or a
+	// JSON array (`application/json`). Each user is created, skipped (an
+	// account already has its email: the answer names it) or refused
+	// (with the error of that line), in input order; `line` is the line
+	// number (JSON Lines) or the 1-based position (array). A rerun of the
+	// same file creates nothing twice. No mail is sent. A `password_hash`
+	// from another system (Django, bcrypt, argon2, PBKDF2; see the
+	// README) is verified at the first login and replaced there by the
+	// service's argon2id; weak parameters are accepted with a warning.
+	// Hashes are never answered.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+	UsersImportWithResponse(ctx context.Context, body UsersImportJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersImportResponse, error)
 
 	// UsersMeRetrieveWithResponse The caller, with their token
 	//
@@ -8863,6 +9274,187 @@ func (r UsersConfirmEmailResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersConfirmEmailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UsersImportResponse200Headers the declared response headers of an HTTP 200 response for UsersImport
+type UsersImportResponse200Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse400Headers the declared response headers of an HTTP 400 response for UsersImport
+type UsersImportResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse401Headers the declared response headers of an HTTP 401 response for UsersImport
+type UsersImportResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse403Headers the declared response headers of an HTTP 403 response for UsersImport
+type UsersImportResponse403Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse413Headers the declared response headers of an HTTP 413 response for UsersImport
+type UsersImportResponse413Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse415Headers the declared response headers of an HTTP 415 response for UsersImport
+type UsersImportResponse415Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse429Headers the declared response headers of an HTTP 429 response for UsersImport
+type UsersImportResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// UsersImportResponse500Headers the declared response headers of an HTTP 500 response for UsersImport
+type UsersImportResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersImportResponse503Headers the declared response headers of an HTTP 503 response for UsersImport
+type UsersImportResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type UsersImportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImportReport
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UsersImportResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UsersImportResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UsersImportResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UsersImportResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *UsersImportResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *UsersImportResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsersImportResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UsersImportResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UsersImportResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsersImportResponse) GetJSON200() *ImportReport {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersImportResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersImportResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersImportResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UsersImportResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UsersImportResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UsersImportResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersImportResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersImportResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersImportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersImportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersImportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersImportResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11915,6 +12507,58 @@ func (c *ClientWithResponses) UsersConfirmEmailWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseUsersConfirmEmailResponse(rsp)
+}
+
+// UsersImportWithBodyWithResponse Import users (staff)
+//
+// Staff only (support and others 403). Up to 1,000 users a request
+// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+// `application/jsonl`, one object a line, blank lines ignored) or a
+// JSON array (`application/json`). Each user is created, skipped (an
+// account already has its email: the answer names it) or refused
+// (with the error of that line), in input order; `line` is the line
+// number (JSON Lines) or the 1-based position (array). A rerun of the
+// same file creates nothing twice. No mail is sent. A `password_hash`
+// from another system (Django, bcrypt, argon2, PBKDF2; see the
+// README) is verified at the first login and replaced there by the
+// service's argon2id; weak parameters are accepted with a warning.
+// Hashes are never answered.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+func (c *ClientWithResponses) UsersImportWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersImportResponse, error) {
+	rsp, err := c.UsersImportWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersImportResponse(rsp)
+}
+
+// UsersImportWithResponse Import users (staff)
+//
+// Staff only (support and others 403). Up to 1,000 users a request
+// (at most 4 MiB) as JSON Lines (`application/x-ndjson` or
+// `application/jsonl`, one object a line, blank lines ignored) or a
+// JSON array (`application/json`). Each user is created, skipped (an
+// account already has its email: the answer names it) or refused
+// (with the error of that line), in input order; `line` is the line
+// number (JSON Lines) or the 1-based position (array). A rerun of the
+// same file creates nothing twice. No mail is sent. A `password_hash`
+// from another system (Django, bcrypt, argon2, PBKDF2; see the
+// README) is verified at the first login and replaced there by the
+// service's argon2id; weak parameters are accepted with a warning.
+// Hashes are never answered.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/users/import (the `UsersImport` operationId).
+func (c *ClientWithResponses) UsersImportWithResponse(ctx context.Context, body UsersImportJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersImportResponse, error) {
+	rsp, err := c.UsersImport(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersImportResponse(rsp)
 }
 
 // UsersMeRetrieveWithResponse The caller, with their token
@@ -17846,6 +18490,328 @@ func ParseUsersConfirmEmailResponse(rsp *http.Response) (*UsersConfirmEmailRespo
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UsersConfirmEmailResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUsersImportResponse parses an HTTP response from a UsersImportWithResponse call
+func ParseUsersImportResponse(rsp *http.Response) (*UsersImportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersImportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImportReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UsersImportResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers UsersImportResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers UsersImportResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UsersImportResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers UsersImportResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers UsersImportResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers UsersImportResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UsersImportResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UsersImportResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

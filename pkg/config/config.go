@@ -53,6 +53,10 @@ type Config struct {
 	// empty when none is configured.
 	Remote Remote
 
+	// Migration is the legacy endpoint of lazy migration; its URL is empty
+	// when it is off.
+	Migration Migration
+
 	// Branding names the product on the pages and in the mails.
 	Branding Branding
 
@@ -143,6 +147,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.Remote = remote
+	if c.Migration, err = loadMigration(getenv); err != nil {
+		return c, err
+	}
 	if c.Branding, err = loadBranding(getenv); err != nil {
 		return c, err
 	}

@@ -55,6 +55,10 @@ func (r *Request) DecodeInput(dst any, ignore map[string]bool, files map[string]
 	return nil, r.DecodeJSON(dst, ignore)
 }
 
+// BodyUpTo is Body with its own bound, for the routes that take more than
+// MaxBodyBytes (an import).
+func (r *Request) BodyUpTo(max int) ([]byte, error) { return r.bodyUpTo(max) }
+
 // bodyUpTo is Body with its own bound.
 func (r *Request) bodyUpTo(max int) ([]byte, error) {
 	b := []byte(r.Event.Body)

@@ -38,6 +38,17 @@ func Load(ctx context.Context) (*openapi3.T, error) {
 	return doc, nil
 }
 
+// JSON Lines bodies (POST /api/users/import) are described as text: each
+// line is checked by the service, which answers per line.
+func init() {
+	text := func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	}
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", text)
+	openapi3filter.RegisterBodyDecoder("application/jsonl", text)
+}
+
 // transportHeaders are set below the service (net/http, API Gateway) and
 // need no declaration.
 var transportHeaders = map[string]bool{"Content-Type": true, "Content-Length": true, "Date": true, "Apigw-Requestid": true}

@@ -180,13 +180,18 @@ func HashPassword(p string) (string, error) {
 // the two in step) so that no function pays for making it.
 const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$CO8nmuLLn7M/L3kg+N5aNg$nvsUjgd1XmE/qSHwtmuaoTythAaee35r52TmgfyLsf0"
 
-// CheckPassword reports whether p matches the PHC hash. An empty hash (no
-// such user, or no password set) still costs one full hash.
+// CheckPassword reports whether p matches the stored hash: the service's
+// argon2id PHC string, or an imported legacy hash (legacy.go), verified with
+// its own algorithm. An empty hash (no such user, or no password set) still
+// costs one full hash.
 func CheckPassword(p, hash string) bool {
 	hashes.Add(1)
 	if hash == "" {
 		_, _ = argon2id.ComparePasswordAndHash(NormalizePassword(p), dummyHash)
 		return false
+	}
+	if IsLegacy(hash) {
+		return checkLegacy(p, hash)
 	}
 	ok, err := argon2id.ComparePasswordAndHash(NormalizePassword(p), hash)
 	return err == nil && ok

@@ -221,7 +221,7 @@ func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, c
 		for i, m := range moves {
 			to[i] = m[1]
 		}
-		over, rerr := s.st.replaceable(ctx, to, now)
+		over, rerr := s.st.replaceable(ctx, to, now, true)
 		if rerr != nil {
 			return nil, rerr
 		}

@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -18,6 +19,45 @@ import (
 // ENABLED at once. Without a password the person is mailed a code to set one.
 func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, error) {
 	now := s.now()
+	u, p := adminUser(&in, now)
+	if len(p) > 0 {
+		return nil, httpapi.Invalid(p)
+	}
+	var code secret.Bearer
+	if in.Password != nil {
+		hash, err := secret.HashPassword(*in.Password)
+		if err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		u.PasswordHash = hash
+	} else {
+		var err error
+		if code, err = secret.NewCode(u.UUID); err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL), Epoch: u.CredEpoch}
+	}
+	// An unverified account holding the address or username is replaced,
+	// as a sign-up would (st.create).
+	var queued []types.TransactWriteItem
+	if code.Value != "" {
+		var err error
+		queued, err = s.outbox(ctx, u, now, outMail{kind: MailSetPassword, expires: u.CodeReset.Expires,
+			msg: s.mailsFor(u).setPassword(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code.Value))})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.st.create(ctx, u, now, queued...); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// adminUser validates a staff create's input (and an import's) and builds
+// the account it makes: ENABLED, or DISABLED with is_active false; no
+// password yet.
+func adminUser(in *ProfileInput, now time.Time) (*User, problems) {
 	p := problems{}
 	email := ""
 	if in.Email == nil {
@@ -59,39 +99,8 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, erro
 	if in.IsActive != nil && !*in.IsActive {
 		u.IsActive, u.Status = false, StatusDisabled
 	}
-	applyProfile(p, &in, u, now)
-	if len(p) > 0 {
-		return nil, httpapi.Invalid(p)
-	}
-	var code secret.Bearer
-	if in.Password != nil {
-		hash, err := secret.HashPassword(*in.Password)
-		if err != nil {
-			return nil, httpapi.Internal(err)
-		}
-		u.PasswordHash = hash
-	} else {
-		var err error
-		if code, err = secret.NewCode(u.UUID); err != nil {
-			return nil, httpapi.Internal(err)
-		}
-		u.CodeReset = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ResetTTL), Epoch: u.CredEpoch}
-	}
-	// An unverified account holding the address or username is replaced,
-	// as a sign-up would (st.create).
-	var queued []types.TransactWriteItem
-	if code.Value != "" {
-		var err error
-		queued, err = s.outbox(ctx, u, now, outMail{kind: MailSetPassword, expires: u.CodeReset.Expires,
-			msg: s.mailsFor(u).setPassword(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code.Value))})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := s.st.create(ctx, u, now, queued...); err != nil {
-		return nil, err
-	}
-	return u, nil
+	applyProfile(p, in, u, now)
+	return u, p
 }
 
 // EnsureStaff makes sure an active staff (or support) account with email and

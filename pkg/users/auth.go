@@ -142,7 +142,15 @@ func (s *Service) afterRace(ctx context.Context, u *User, now time.Time) (*User,
 	if err != nil {
 		return nil, err
 	}
-	if nu.CredEpoch != u.CredEpoch || nu.PasswordHash != u.PasswordHash {
+	switch {
+	case nu.CredEpoch != u.CredEpoch:
+		return nil, errBadCredentials
+	case nu.PasswordHash == u.PasswordHash:
+		nu.upgrade = u.upgrade // still to be replaced by this login's write
+	case u.upgrade != nil && !secret.IsLegacy(nu.PasswordHash) && secret.CheckPassword(u.upgrade.password, nu.PasswordHash):
+		// A concurrent login verified the same legacy hash and replaced it
+		// first: the password is still the account's.
+	default:
 		return nil, errBadCredentials
 	}
 	if w := nu.lockWait(now); w > 0 {
@@ -188,6 +196,9 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 		if err := s.decoyWrite(ctx, r); err != nil {
 			return nil, err
 		}
+		if nu := s.migrate(ctx, login, password); nu != nil {
+			return nu, nil // created from the legacy system's yes (migrate.go)
+		}
 		secret.CheckPassword(password, "")
 		return nil, errBadCredentials
 	}
@@ -203,7 +214,26 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 	case !u.IsActive || u.Status == StatusDisabled:
 		return nil, httpapi.Unauthorized("This account is disabled.")
 	}
+	if err := prepareUpgrade(u, password); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// prepareUpgrade hashes a password that verified against an imported legacy
+// hash with the service's argon2id, for the success's write (upgraded). A
+// password the service's rules would refuse today is kept all the same: it
+// is the account's.
+func prepareUpgrade(u *User, password string) error {
+	if !secret.IsLegacy(u.PasswordHash) {
+		return nil
+	}
+	h, err := secret.HashPassword(password)
+	if err != nil {
+		return httpapi.Internal(err)
+	}
+	u.upgrade = &upgrade{hash: h, password: password}
+	return nil
 }
 
 // unknownUser is the uuid read when a login names nobody: no user has it
@@ -260,7 +290,7 @@ func (s *Service) Login(ctx context.Context, login, password, ip string) (*Login
 		return nil, err
 	}
 	loggedIn := func(upd expression.UpdateBuilder) expression.UpdateBuilder {
-		return clearFailures(upd.Set(expression.Name("ip_address"), expression.Value(ip)))
+		return upgraded(u, clearFailures(upd.Set(expression.Name("ip_address"), expression.Value(ip))))
 	}
 	for range 4 {
 		now := s.Now().UTC()
@@ -417,7 +447,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		// Whatever the request then writes is conditional on the credential
 		// epoch verified here (asRead).
 		now := s.Now().UTC()
-		nu, err := s.st.writeUser(ctx, u, clearFailures(expression.UpdateBuilder{}), verified(u).And(ours(u, now)), r.refund())
+		nu, err := s.st.writeUser(ctx, u, upgraded(u, clearFailures(expression.UpdateBuilder{})), verified(u).And(ours(u, now)), r.refund())
 		if errors.Is(err, errConditionFailed) {
 			_, err = s.afterRace(ctx, u, now)
 			if err == nil {
@@ -431,6 +461,9 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 			// Written with the IP's refund in one transaction: apply it here.
 			nu = u
 			nu.FailedLogins, nu.LockedUntil = 0, 0
+			if u.upgrade != nil {
+				nu.PasswordHash, nu.upgrade = u.upgrade.hash, nil
+			}
 		}
 		u = nu
 		httpapi.SetUser(ctx, u.UUID)

@@ -45,6 +45,8 @@ type Service struct {
 	Now func() time.Time
 	// full is shared by the copies List makes (ratelimit.go fullWindows).
 	full *fullWindows
+	// legacy is lazy migration's endpoint; nil when it is off (migrate.go).
+	legacy LegacyVerifier
 }
 
 // New builds the service. sealer returns the token sealer, loading its key
@@ -281,6 +283,13 @@ func (s *Service) link(ctx context.Context, configured, route, code string) stri
 // of the email or username gives its slug up.
 // queued (outbox items) are written in the same transaction.
 func (st *store) create(ctx context.Context, u *User, now time.Time, queued ...types.TransactWriteItem) error {
+	return st.createAs(ctx, u, now, true, queued...)
+}
+
+// createAs is create; with replace false (an import), a claim held by any
+// account, activated or not, fails the create with a *claimHeld instead of
+// replacing its holder.
+func (st *store) createAs(ctx context.Context, u *User, now time.Time, replace bool, queued ...types.TransactWriteItem) error {
 	derived := u.Slug == ""
 	if derived {
 		u.Slug = SlugFrom(u.Username)
@@ -299,7 +308,7 @@ func (st *store) create(ctx context.Context, u *User, now time.Time, queued ...t
 			st.takeClaim(slugKey(u.Slug), u.UUID, u.TTL, now)}
 		if attempt > 0 {
 			// Who holds the claims now, and may they be replaced?
-			over, err := st.replaceable(ctx, claims, now)
+			over, err := st.replaceable(ctx, claims, now, replace)
 			if err != nil {
 				return err
 			}
@@ -341,9 +350,20 @@ type takeover struct {
 	removals []types.TransactWriteItem
 }
 
+// claimHeld is a create without replace refused by a claim's holder.
+type claimHeld struct {
+	// Claim is the index of the claim (0 email, 1 username).
+	Claim int
+	// Holder is the uuid of the account holding it.
+	Holder string
+}
+
+func (e *claimHeld) Error() string { return "users: claim held by " + e.Holder }
+
 // replaceable reads the holders of claims and plans the takeover of those
 // that are unverified. An active holder makes the sign-up a duplicate.
-func (st *store) replaceable(ctx context.Context, claims []map[string]types.AttributeValue, now time.Time) (takeover, error) {
+// Without replace, any holder refuses the create (*claimHeld).
+func (st *store) replaceable(ctx context.Context, claims []map[string]types.AttributeValue, now time.Time, replace bool) (takeover, error) {
 	got, err := st.batchGet(ctx, claims)
 	if err != nil {
 		return takeover{}, err
@@ -367,6 +387,9 @@ func (st *store) replaceable(ctx context.Context, claims []map[string]types.Attr
 				h = nil // a stray claim: the retry's takeClaim (TTL) or the duplicate answer decides
 			} else if err != nil {
 				return takeover{}, err
+			}
+			if h != nil && !replace {
+				return takeover{}, &claimHeld{Claim: i, Holder: h.UUID}
 			}
 			if h != nil && h.Status != StatusUnverified {
 				return takeover{}, httpapi.BadRequest(httpapi.DuplicateMessage)
@@ -537,10 +560,13 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 		}
 		return nil, httpapi.Invalid(map[string][]string{"password": {"This is not the password chosen at sign-up."}})
 	}
-	upd := clearFailures(bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
+	if err := prepareUpgrade(u, password); err != nil {
+		return nil, err
+	}
+	upd := upgraded(u, clearFailures(bump(expression.Set(expression.Name("status"), expression.Value(StatusEnabled)).
 		Set(expression.Name("is_active"), expression.Value(true)).
 		Remove(expression.Name("code_activation")).
-		Remove(expression.Name("ttl")), now))
+		Remove(expression.Name("ttl")), now)))
 	// Activation lists the account: its index keys and counts (list.go).
 	active := *u
 	active.Status, active.IsActive = StatusEnabled, true

@@ -5,6 +5,7 @@ package users
 
 import (
 	"encoding/json"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,6 +110,27 @@ type User struct {
 	// MailFailedAt and MailFailedKind tell of the last mail that failed.
 	MailFailedAt   *time.Time `dynamodbav:"mail_failed_at,omitempty"`
 	MailFailedKind string     `dynamodbav:"mail_failed_kind,omitempty"`
+	// upgrade is set by a password check that verified an imported legacy
+	// hash: the write that records the success replaces it (never stored).
+	upgrade *upgrade
+}
+
+// upgrade is the service's own hash of a password that verified against a
+// legacy hash, and that password, to recheck the hash a concurrent login's
+// upgrade wrote (afterRace).
+type upgrade struct {
+	hash     string
+	password string
+}
+
+// upgraded adds to a successful check's write the replacement of a legacy
+// hash it verified; the write's verified(u) condition makes it conditional
+// on the legacy hash still being the one verified.
+func upgraded(u *User, upd expression.UpdateBuilder) expression.UpdateBuilder {
+	if u.upgrade == nil {
+		return upd
+	}
+	return upd.Set(expression.Name("password_hash"), expression.Value(u.upgrade.hash))
 }
 
 // code returns the code kept for purpose, or nil.
