@@ -483,6 +483,7 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 	}
 	items = append(items, slugClaims(u, s.st.releaseClaim)...)
 	items = append(items, s.st.countItems(u, nil)...)
+	items = append(items, s.st.entryItems(u, nil)...)
 	if u.RemoteSub != "" { // the remote identity it was linked to (remote.go)
 		items = append(items, s.st.releaseClaim(remoteSubKey(u.RemoteSub), u.UUID))
 	}

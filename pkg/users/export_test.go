@@ -16,7 +16,8 @@ import (
 // SeedListed stores active accounts in bulk for scale tests, exactly as
 // create stores an account made active (AdminCreate): the user's item with
 // its list index keys (marshalUser), its email and username claims
-// (claimItem), and the list counts (countDeltas, countUpdate), only written
+// (claimItem), its index entries (indexEntries) and the list counts
+// (countDeltas, countUpdate), only written
 // with BatchWriteItem and summed per list instead of one transaction each.
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
 	st := store{table: table}
@@ -30,7 +31,9 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 		if err != nil {
 			return err
 		}
-		for _, it := range []map[string]types.AttributeValue{item, claimItem(emailKey(u.Email), u.UUID, 0), claimItem(usernameKey(u.Username), u.UUID, 0)} {
+		items := append([]map[string]types.AttributeValue{item, claimItem(emailKey(u.Email), u.UUID, 0), claimItem(usernameKey(u.Username), u.UUID, 0)},
+			indexEntries(u)...)
+		for _, it := range items {
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 		}
 		for id, bs := range countDeltas(nil, u) {

@@ -369,6 +369,9 @@ func (st *store) transactUpdate(ctx context.Context, u *User, upd expression.Upd
 	if err != nil {
 		return nil, err
 	}
+	if n := 1 + len(others); n > maxTransactItems {
+		return nil, errTooManyIndexItems(n)
+	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{item}, others...)})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {

@@ -289,7 +289,7 @@ func (st *store) create(ctx context.Context, u *User, now time.Time) error {
 	}
 	claims := []map[string]types.AttributeValue{emailKey(u.Email), usernameKey(u.Username)}
 	// An account created active is listed at once (list.go); sign-up's is not.
-	counts := st.countItems(nil, u)
+	counts := append(st.countItems(nil, u), st.entryItems(nil, u)...)
 	for attempt := 0; ; attempt++ {
 		item, err := st.marshalUser(u)
 		if err != nil {
