@@ -80,8 +80,9 @@ const (
 
 // Fold is the form text is compared in by the list's filters: case-folded,
 // without accents (NFD, combining marks removed), control characters as
-// spaces, runs of spaces as one, trimmed.
+// spaces (and bytes that are not UTF-8), runs of spaces as one, trimmed.
 func Fold(s string) string {
+	s = strings.ToValidUTF8(s, " ")
 	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(t, s)
 	if err != nil {
