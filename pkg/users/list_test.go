@@ -76,10 +76,10 @@ var (
 	lastNames = []string{"garcia", "smith", "tamm", "ivanova", "muller", "rossi", "kim", "novak", "silva", "jensen",
 		"brown", "kask", "lopez", "wang", "nowak", "saar", "dubois", "haddad", "costa", "virtanen", "sato", "popescu",
 		"oliveira", "meyer", "horvat", "ali", "berg", "fischer", "kaur", "moreau", "garcía", "müller", "núñez"}
-	orgs       = []string{"Acme", "Globex", "Initech", "Umbrella", "Ümlaut GmbH"}
-	jobs       = []string{"Analyst", "Engineer", "Manager", "Researcher"}
-	natives    = []string{"Мария", "Иван", "Анна", "Ольга"}
-	methods    = []string{"admin", "admin", "default", "default", "saml2"}
+	orgs    = []string{"Acme", "Globex", "Initech", "Umbrella", "Ümlaut GmbH"}
+	jobs    = []string{"Analyst", "Engineer", "Manager", "Researcher"}
+	natives = []string{"Мария", "Иван", "Анна", "Ольга"}
+	methods = []string{"admin", "admin", "default", "default", "saml2"}
 )
 
 // scaleUser is a seeded account made the way people are named: first.last,
@@ -251,7 +251,9 @@ func TestListAtScale(t *testing.T) {
 		t.Logf("%d users, %d requests %v, %.1f RCU", n, cost.Requests, cost.ByOp, cost.Capacity)
 	}
 	lastPage := func(n int) int { return max(1, (n+49)/50) }
-	pages := func(n int) []int { return slices.Compact([]int{1, min(150, lastPage(n)), min(30, lastPage(n)), lastPage(n)}) }
+	pages := func(n int) []int {
+		return slices.Compact([]int{1, min(150, lastPage(n)), min(30, lastPage(n)), lastPage(n)})
+	}
 
 	// Lists of users themselves (ALL projected): two requests.
 	indexed := []struct {
@@ -310,9 +312,13 @@ func TestListAtScale(t *testing.T) {
 		{"native_name=" + url.QueryEscape("мария"), func(u *users.User) bool { return u.NativeName == "Мария" }},
 		{"phone_number=" + url.QueryEscape("+372 59999999"), func(u *users.User) bool { return false }},
 		{"phone_number=" + url.QueryEscape(firstWith(seeded, func(u *users.User) bool { return u.PhoneNumber != "" }).PhoneNumber),
-			func(u *users.User) bool { return u == firstWith(seeded, func(u *users.User) bool { return u.PhoneNumber != "" }) }},
+			func(u *users.User) bool {
+				return u == firstWith(seeded, func(u *users.User) bool { return u.PhoneNumber != "" })
+			}},
 		{"civil_number=" + strings.ToLower(firstWith(seeded, func(u *users.User) bool { return u.CivilNumber != "" }).CivilNumber),
-			func(u *users.User) bool { return u == firstWith(seeded, func(u *users.User) bool { return u.CivilNumber != "" }) }},
+			func(u *users.User) bool {
+				return u == firstWith(seeded, func(u *users.User) bool { return u.CivilNumber != "" })
+			}},
 		{"query=m", func(u *users.User) bool { return wordMatch(u, "m", "first", "last", "username", "email") }},
 		{"query=Jo", func(u *users.User) bool { return wordMatch(u, "jo", "first", "last", "username", "email") }},
 		{"user_keyword=" + url.QueryEscape("Ö"), func(u *users.User) bool { return wordMatch(u, "o", "first", "last", "username", "email") }},
