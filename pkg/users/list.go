@@ -789,13 +789,32 @@ func (s *Service) scanLimit() int {
 }
 
 // errNeedFilter answers a list that would read more than the scan limit.
-func errNeedFilter(n int64, limit int) error {
+func errNeedFilter(q *ListQuery, n int64, limit int) error {
 	what := "more than " + strconv.Itoa(limit)
 	if n > 0 {
-		what = strconv.FormatInt(n, 10)
+		what = strconv.FormatInt(n, 10) + " (more than " + strconv.Itoa(limit) + ")"
 	}
-	e := httpapi.Invalid(map[string][]string{"o": {"Order by username or date_joined, or add a filter answered from an index."}})
-	e.Message = "This list would read " + what + " users (more than " + strconv.Itoa(limit) + ") to filter or order them: " +
+	// The parameter at fault: the ordering, else the first unindexed filter.
+	field := "o"
+	switch {
+	case !q.byUsername() && !q.byJoined():
+	case len(q.Contains) > 0:
+		field = slices.Sorted(maps.Keys(q.Contains))[0]
+	case q.JoinedSince != nil:
+		field = "date_joined"
+	case q.ModifiedSince != nil:
+		field = "modified"
+	case q.AgreedSince != nil:
+		field = "agreement_date"
+	case len(q.UsernameList) > 0:
+		field = "username_list"
+	case q.nFlags() > 1:
+		field = "is_active"
+	case len(q.searches()) > 0:
+		field = "query"
+	}
+	e := httpapi.Invalid(map[string][]string{field: {"Too many users to read for this: add a filter answered from an index, or order by username or date_joined."}})
+	e.Message = "This list would read " + what + " users to filter or order them: " +
 		"order by username, -username, date_joined or -date_joined, or narrow it with an indexed filter " +
 		"(is_active, is_staff, is_support, " + strings.Join(ExactFilters, ", ") + ", or a longer query, user_keyword, full_name, first_name or last_name)."
 	return e
@@ -886,7 +905,7 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 		return s.st.entriesPage(ctx, q, p, got, limit)
 	}
 	if c := countOf(got, p.list); c.total > int64(limit) {
-		return nil, errNeedFilter(c.total, limit)
+		return nil, errNeedFilter(&q, c.total, limit)
 	}
 	us, err := s.st.queryList(ctx, p.list, "", 0, -1)
 	if err != nil {
@@ -917,7 +936,7 @@ func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got m
 	switch {
 	case best != nil && (p.word == "" || bestN <= wordFirst):
 		if bestN > int64(limit) {
-			return nil, errNeedFilter(bestN, limit)
+			return nil, errNeedFilter(&q, bestN, limit)
 		}
 		if bestN == 0 {
 			return &ListResult{}, nil
@@ -928,7 +947,7 @@ func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got m
 		es, err = st.queryEntries(ctx, IndexWordStart, "wp", "w:"+runePrefix(w, 2), w, "", 0, -1, limit)
 	}
 	if errors.Is(err, errTooMany) {
-		return nil, errNeedFilter(0, limit)
+		return nil, errNeedFilter(&q, 0, limit)
 	}
 	if err != nil {
 		return nil, err
@@ -944,7 +963,7 @@ func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got m
 	}
 	if q.needsUsers() {
 		if fetch := max(100, limit/20); len(keep) > fetch {
-			return nil, errNeedFilter(int64(len(keep)), fetch)
+			return nil, errNeedFilter(&q, int64(len(keep)), fetch)
 		}
 		us, err := st.usersByID(ctx, entryIDs(keep))
 		if err != nil {
