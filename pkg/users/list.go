@@ -919,6 +919,10 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 // Query reads about this many entries).
 const wordFirst = 2_000
 
+// entriesPerUser: a list may read this many index entries for every user it
+// may read whole (an entry is ~300 bytes, a user ~1 KB).
+const entriesPerUser = 3
+
 // entriesPage answers a planEntries query: it reads the smallest candidate
 // list (or the entries of the longest search word) whole, checks each entry
 // against q, and reads the page's users; with filters an entry cannot
@@ -931,23 +935,26 @@ func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got m
 			best, bestN = &p.candidates[i], n
 		}
 	}
+	// Entries are about a third of a user's size: the limit on entries
+	// read is the same megabytes as on users.
+	entryLimit := entriesPerUser * limit
 	var es []entry
 	var err error
 	switch {
 	case best != nil && (p.word == "" || bestN <= wordFirst):
-		if bestN > int64(limit) {
-			return nil, errNeedFilter(&q, bestN, limit)
+		if bestN > int64(entryLimit) {
+			return nil, errNeedFilter(&q, bestN, entryLimit)
 		}
 		if bestN == 0 {
 			return &ListResult{}, nil
 		}
-		es, err = st.queryEntries(ctx, best.index, best.attr, best.value, "", "", 0, -1, limit)
+		es, err = st.queryEntries(ctx, best.index, best.attr, best.value, "", "", 0, -1, entryLimit)
 	default:
 		w := truncKey(p.word)
-		es, err = st.queryEntries(ctx, IndexWordStart, "wp", "w:"+runePrefix(w, 2), w, "", 0, -1, limit)
+		es, err = st.queryEntries(ctx, IndexWordStart, "wp", "w:"+runePrefix(w, 2), w, "", 0, -1, entryLimit)
 	}
 	if errors.Is(err, errTooMany) {
-		return nil, errNeedFilter(&q, 0, limit)
+		return nil, errNeedFilter(&q, 0, entryLimit)
 	}
 	if err != nil {
 		return nil, err

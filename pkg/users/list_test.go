@@ -22,7 +22,7 @@ import (
 
 const (
 	scaleUsers = 10_000
-	scanLimit  = 5_000
+	scanLimit  = 3_000
 )
 
 // Independent of the service's code: the word starts of folded text (the
