@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// SeedListed stores active accounts in bulk for scale tests, exactly as
+// SeedListed stores active accounts in bulk for scale tests and the
+// benchmark (not for the service's own use), exactly as
 // create stores an account made active (AdminCreate): the user's item with
 // its list index keys (marshalUser), its email and username claims
 // (claimItem), its index entries (indexEntries) and the list counts
@@ -79,22 +80,45 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
 		return err
 	}
+	// The count items, eight lists at a time.
+	ids := make(chan string)
+	uerrs := make(chan error, 8)
+	var uwg sync.WaitGroup
+	for range 8 {
+		uwg.Add(1)
+		go func() {
+			defer uwg.Done()
+			for id := range ids {
+				// In chunks: an update expression holds at most 4 KB.
+				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[id])), 100) {
+					part := map[string]int64{}
+					for _, b := range chunk {
+						part[b] = deltas[id][b]
+					}
+					u := countUpdate(table, id, part)
+					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
+						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
+						uerrs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
 	for _, id := range slices.Sorted(maps.Keys(deltas)) {
-		// In chunks: an update expression holds at most 4 KB.
-		for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[id])), 100) {
-			part := map[string]int64{}
-			for _, b := range chunk {
-				part[b] = deltas[id][b]
-			}
-			u := countUpdate(table, id, part)
-			if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
-				UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-				ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
-				return err
-			}
+		select {
+		case ids <- id:
+		case err := <-uerrs:
+			close(ids)
+			uwg.Wait()
+			return err
 		}
 	}
-	return nil
+	close(ids)
+	uwg.Wait()
+	close(uerrs)
+	return errors.Join(slices.Collect(chanValues(uerrs))...)
 }
 
 func chanValues(c chan error) func(func(error) bool) {
