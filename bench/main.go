@@ -34,6 +34,11 @@ type settings struct {
 	results    string
 	prices     string
 	reprice    bool // only re-price the results file and rewrite the report
+	// listScale users are seeded for the list at scale (0: skipped), each
+	// case run listScaleRuns times; onlyListScale runs that part alone.
+	listScale     int
+	listScaleRuns int
+	onlyListScale bool
 }
 
 func main() {
@@ -46,6 +51,9 @@ func main() {
 	flag.StringVar(&s.report, "report", "docs/BENCHMARKS.md", "Markdown report, relative to the repository root")
 	flag.StringVar(&s.results, "results", "bench/results.json", "JSON results, relative to the repository root")
 	flag.StringVar(&s.prices, "prices", "bench/prices.json", "price list, relative to the repository root")
+	flag.IntVar(&s.listScale, "list-scale-users", 100_000, "users seeded for the list at scale (0 skips it)")
+	flag.IntVar(&s.listScaleRuns, "list-scale-runs", 10, "measured runs per list-at-scale case")
+	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the list at scale; keep the rest of the results file and rewrite both files")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.Parse()
 	if s.iterations < 1 || s.warmup < 0 || s.coldRuns < 1 || s.hashRuns < 1 {
@@ -60,7 +68,7 @@ func main() {
 
 func run(s settings) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	root, err := localstack.Root()
 	if err != nil {
@@ -76,6 +84,20 @@ func run(s settings) error {
 	}
 	if s.reprice {
 		return reprice(root, s, prices, memory)
+	}
+	if s.onlyListScale {
+		b, err := os.ReadFile(inRoot(root, s.results))
+		if err != nil {
+			return err
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", s.results, err)
+		}
+		if res.ListScale, err = listScale(ctx, root, max(s.listScale, 1), s.listScaleRuns); err != nil {
+			return err
+		}
+		return write(root, s, &res, prices, memory)
 	}
 	res := &Results{
 		Generated: time.Now().UTC().Format(time.RFC3339),
@@ -138,6 +160,12 @@ func run(s settings) error {
 		res.Notes = append(res.Notes, "some transactions were priced with DynamoDB Local's own units: "+err.Error())
 	}
 
+	if s.listScale > 0 {
+		if res.ListScale, err = listScale(ctx, root, s.listScale, s.listScaleRuns); err != nil {
+			return err
+		}
+	}
+
 	res.Machine.Seconds = round2(time.Since(start).Seconds())
 	return write(root, s, res, prices, memory)
 }
@@ -190,6 +218,7 @@ type Results struct {
 	Abuse         *Abuse        `json:"abuse,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
+	ListScale     *ListScale    `json:"list_scale,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
 }
 
