@@ -28,6 +28,7 @@ package users
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -456,7 +457,7 @@ func (st *store) queryEntries(ctx context.Context, index, attr, value, wordPrefi
 }
 
 // errTooMany marks a read that would pass the list's scan limit.
-var errTooMany = fmt.Errorf("too many index entries to read")
+var errTooMany = errors.New("too many index entries to read")
 
 // usersByID reads users in the order of ids (BatchGetItem, 100 keys a
 // request); one gone since the index was read is left out.

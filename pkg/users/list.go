@@ -758,10 +758,17 @@ func (q *ListQuery) plan() listPlan {
 				}
 			}
 		}
+		// Their counts ride in the first request's BatchGetItem, beside
+		// the caller: at most maxCandidates lists.
+		p.candidates = p.candidates[:min(len(p.candidates), maxCandidates)]
 		return p
 	}
 	return listPlan{kind: planScan, list: l}
 }
+
+// maxCandidates bounds the lists whose counts a query reads to pick the
+// smallest (the exact filters first, then the short search words).
+const maxCandidates = 6
 
 // countKeys are the count items of lists.
 func countKeys(lists ...userList) []map[string]types.AttributeValue {
