@@ -98,7 +98,7 @@ func listScaleCases(us []*users.User) []listScaleCase {
 		{"query, accents", "query=" + esc("JOSÉ"), "entries", true, 200},
 		{"query, two words", "query=" + esc("maria garcia"), "entries", true, 200},
 		{"query, across a separator", "query=" + esc("anna.smith"), "entries", true, 200},
-		{"user_keyword, email domain start", "user_keyword=" + esc("zoe.novak@ex"), "entries", false, 200},
+		{"user_keyword, an address across the @", "user_keyword=" + esc(strings.TrimSuffix(us[len(us)/2].Email, "ample.com")), "entries", false, 200},
 		{"first_name", "first_name=ada", "entries", true, 200},
 		{"last_name + is_active", "last_name=" + esc("müller") + "&is_active=true", "entries", true, 200},
 		{"full_name", "full_name=" + esc("elena k"), "entries", true, 200},
