@@ -770,8 +770,8 @@ func (q *ListQuery) plan() listPlan {
 // smallest (the exact filters first, then the short search words).
 const maxCandidates = 6
 
-// countKeys are the count items of lists.
-func countKeys(lists ...userList) []map[string]types.AttributeValue {
+// countKeysOf are the count items of lists.
+func countKeysOf(lists ...userList) []map[string]types.AttributeValue {
 	var keys []map[string]types.AttributeValue
 	for _, l := range lists {
 		keys = append(keys, l.countKey())
@@ -874,9 +874,9 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 	case planClaims:
 		extra = q.claimKeys()
 	case planIndexed, planScan:
-		extra = countKeys(p.list)
+		extra = countKeysOf(p.list)
 	case planEntries:
-		extra = countKeys(p.candidates...)
+		extra = countKeysOf(p.candidates...)
 	}
 	// The list's own reads ride in the authentication's read.
 	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
