@@ -927,8 +927,9 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 const wordFirst = 2_000
 
 // entriesPerUser: a list may read this many index entries for every user it
-// may read whole (an entry is ~300 bytes, a user ~1 KB).
-const entriesPerUser = 3
+// may read whole. One: an entry is a third of a user's size, but a refused
+// read (a word nearly everyone has) should cost little before its 400.
+const entriesPerUser = 1
 
 // entriesPage answers a planEntries query: it reads the smallest candidate
 // list (or the entries of the longest search word) whole, checks each entry
@@ -942,8 +943,7 @@ func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got m
 			best, bestN = &p.candidates[i], n
 		}
 	}
-	// Entries are about a third of a user's size: the limit on entries
-	// read is the same megabytes as on users.
+	// The limit on entries read (see entriesPerUser).
 	entryLimit := entriesPerUser * limit
 	var es []entry
 	var err error
