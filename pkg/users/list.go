@@ -325,6 +325,30 @@ func (st *store) userDelete(u *User) types.TransactWriteItem {
 		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}
 }
 
+// errRaced marks a write that lost a race with another change of the same
+// user's indexed fields (or found it gone, or its credentials changed):
+// nothing was written; retryRaced tells which.
+var errRaced = errors.New("the user changed since it was read")
+
+// retryRaced is what follows a write that failed with errRaced: the user
+// read afresh, to make the write again on, when it still exists with the
+// credential epoch read and fewer than 3 retries were made; else the answer
+// (404, 401, or 503 with Retry-After).
+func (s *Service) retryRaced(ctx context.Context, u *User, attempt int) (*User, error) {
+	cur, err := s.st.get(ctx, u.UUID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, httpapi.NotFound("")
+	case err != nil:
+		return nil, err
+	case cur.CredEpoch != u.CredEpoch:
+		return nil, errCredentialsChanged
+	case attempt >= 3:
+		return nil, errListingRace()
+	}
+	return cur, nil
+}
+
 // errListingRace answers a write that lost a race with another change of
 // the same user's status, flags or username: nothing was written.
 func errListingRace() error {
