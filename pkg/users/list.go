@@ -332,8 +332,10 @@ var errRaced = errors.New("the user changed since it was read")
 
 // retryRaced is what follows a write that failed with errRaced: the user
 // read afresh, to make the write again on, when it still exists with the
-// credential epoch read and fewer than 3 retries were made; else the answer
-// (404, 401, or 503 with Retry-After).
+// credential epoch, status, flags, username and email read (only a profile
+// field the list indexes changed: a write decided on an account since
+// activated, disabled or renamed is not made again) and fewer than 3
+// retries were made; else the answer (404, 401, or 503 with Retry-After).
 func (s *Service) retryRaced(ctx context.Context, u *User, attempt int) (*User, error) {
 	cur, err := s.st.get(ctx, u.UUID)
 	switch {
@@ -343,7 +345,8 @@ func (s *Service) retryRaced(ctx context.Context, u *User, attempt int) (*User, 
 		return nil, err
 	case cur.CredEpoch != u.CredEpoch:
 		return nil, errCredentialsChanged
-	case attempt >= 3:
+	case attempt >= 3 || cur.Status != u.Status || cur.IsStaff != u.IsStaff || cur.IsSupport != u.IsSupport ||
+		cur.Username != u.Username || cur.Email != u.Email:
 		return nil, errListingRace()
 	}
 	return cur, nil
