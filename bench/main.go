@@ -173,6 +173,14 @@ func run(s settings) error {
 // write prices the results, holds them to the targets and writes both
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
+	if res.ListScale != nil { // the extrapolation follows the code, also on -reprice
+		res.ListScale.Method = listScaleMethod
+		for i := range res.ListScale.Cases {
+			if !strings.HasPrefix(res.ListScale.Cases[i].Note1M, "failed") {
+				extrapolate(&res.ListScale.Cases[i])
+			}
+		}
+	}
 	res.Cost = costModel(prices, memory, res.Operations)
 	res.Targets = targets(res)
 	if err := writeJSON(inRoot(root, s.results), res); err != nil {
