@@ -61,6 +61,9 @@ type Config struct {
 	// 20,000); a list that would read more answers 400 asking for a filter
 	// answered from an index (docs/LISTING.md).
 	ListScanLimit int
+
+	// Events configures the stream's events and the mail's feedback.
+	Events Events
 }
 
 // MaxTokenLifetime bounds a user's token_lifetime.
@@ -134,6 +137,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Remote = remote
 	if c.Branding, err = loadBranding(getenv); err != nil {
+		return c, err
+	}
+	if c.Events, err = loadEvents(getenv); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -35,6 +35,9 @@ type SESAPI interface {
 type SES struct {
 	Client SESAPI
 	From   string
+	// ConfigurationSet tags every send, so SES reports its bounces and
+	// complaints (empty: none).
+	ConfigurationSet string
 }
 
 var _ Sender = (*SES)(nil)
@@ -42,9 +45,14 @@ var _ Sender = (*SES)(nil)
 // Send implements Sender.
 func (s *SES) Send(ctx context.Context, m Message) error {
 	utf8 := aws.String("UTF-8")
+	var set *string
+	if s.ConfigurationSet != "" {
+		set = aws.String(s.ConfigurationSet)
+	}
 	_, err := s.Client.SendEmail(ctx, &ses.SendEmailInput{
-		Source:      aws.String(s.From),
-		Destination: &types.Destination{ToAddresses: []string{m.To}},
+		Source:               aws.String(s.From),
+		ConfigurationSetName: set,
+		Destination:          &types.Destination{ToAddresses: []string{m.To}},
 		Message: &types.Message{
 			Subject: &types.Content{Data: aws.String(m.Subject), Charset: utf8},
 			Body: &types.Body{
