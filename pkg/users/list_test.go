@@ -159,7 +159,7 @@ func TestListAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads 10,000 users")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	// A scan limit below the list's size: unindexed orderings answer 400.
 	env, err := testenv.Start(ctx, testenv.Options{Env: map[string]string{"TABLE_NAME": "users-scale", "LIST_SCAN_LIMIT": strconv.Itoa(scanLimit)}})
