@@ -64,7 +64,19 @@ type Config struct {
 
 	// Events configures the stream's events and the mail's feedback.
 	Events Events
+
+	// CountShards is how many items each user list's count is spread over
+	// (COUNT_SHARDS, default DefaultCountShards, 1 to MaxCountShards): see
+	// docs/LISTING.md. Raise it freely; lowering it drops the counts kept in
+	// the shards past the new number.
+	CountShards int
 }
+
+// The user lists' count shards (Config.CountShards).
+const (
+	DefaultCountShards = 16
+	MaxCountShards     = 64
+)
 
 // MaxTokenLifetime bounds a user's token_lifetime.
 const MaxTokenLifetime = 30 * 24 * time.Hour
@@ -87,6 +99,7 @@ func Load(getenv func(string) string) (Config, error) {
 		S3Endpoint:          strings.TrimSpace(getenv("S3_ENDPOINT")),
 		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
 		TokenLifetime:       12 * time.Hour,
+		CountShards:         DefaultCountShards,
 	}
 	var missing []string
 	if c.TableName == "" {
@@ -130,6 +143,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, errors.New("config: LIST_SCAN_LIMIT must be a whole number of users, at least 1")
 		}
 		c.ListScanLimit = n
+	}
+	if v := getenv("COUNT_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxCountShards {
+			return c, fmt.Errorf("config: COUNT_SHARDS must be a number from 1 to %d", MaxCountShards)
+		}
+		c.CountShards = n
 	}
 	remote, err := loadRemote(getenv)
 	if err != nil {

@@ -18,12 +18,17 @@ import (
 // create stores an account made active (AdminCreate): the user's item with
 // its list index keys (marshalUser), its email and username claims
 // (claimItem), its index entries (indexEntries) and the list counts
-// (countDeltas, countUpdate), only written
-// with BatchWriteItem and summed per list instead of one transaction each.
+// (countDeltas, countUpdate, on the shard shardFor picks for each user, of
+// the default number of shards), only written with BatchWriteItem and
+// summed per list shard instead of one transaction each.
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
 	st := store{table: table}
 	var reqs []types.WriteRequest
-	deltas := map[string]map[string]int64{}
+	type shardOf struct {
+		list  string
+		shard int
+	}
+	deltas := map[shardOf]map[string]int64{}
 	for _, u := range us {
 		if !listed(u) {
 			return fmt.Errorf("seed: %s is not an active account", u.Username)
@@ -38,11 +43,12 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 		}
 		for id, bs := range countDeltas(nil, u) {
-			if deltas[id] == nil {
-				deltas[id] = map[string]int64{}
+			k := shardOf{id, shardFor(bucketOf(u.Username), st.shards())}
+			if deltas[k] == nil {
+				deltas[k] = map[string]int64{}
 			}
 			for b, d := range bs {
-				deltas[id][b] += d
+				deltas[k][b] += d
 			}
 		}
 	}
@@ -80,22 +86,22 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
 		return err
 	}
-	// The count items, eight lists at a time.
-	ids := make(chan string)
+	// The count shards, eight at a time.
+	keys := make(chan shardOf)
 	uerrs := make(chan error, 8)
 	var uwg sync.WaitGroup
 	for range 8 {
 		uwg.Add(1)
 		go func() {
 			defer uwg.Done()
-			for id := range ids {
+			for k := range keys {
 				// In chunks: an update expression holds at most 4 KB.
-				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[id])), 100) {
+				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[k])), 100) {
 					part := map[string]int64{}
 					for _, b := range chunk {
-						part[b] = deltas[id][b]
+						part[b] = deltas[k][b]
 					}
-					u := countUpdate(table, id, part)
+					u := countUpdate(table, k.list, k.shard, part)
 					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
 						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
@@ -106,16 +112,16 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 			}
 		}()
 	}
-	for _, id := range slices.Sorted(maps.Keys(deltas)) {
+	for k := range deltas {
 		select {
-		case ids <- id:
+		case keys <- k:
 		case err := <-uerrs:
-			close(ids)
+			close(keys)
 			uwg.Wait()
 			return err
 		}
 	}
-	close(ids)
+	close(keys)
 	uwg.Wait()
 	close(uerrs)
 	return errors.Join(slices.Collect(chanValues(uerrs))...)
