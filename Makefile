@@ -63,7 +63,7 @@ $(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(
 # Go sources to format-check (testdata included; npm and build output not).
 FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
 
-.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template generate bench fuzz clean
+.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template generate bench bench-list fuzz clean
 
 all: build
 
@@ -128,12 +128,18 @@ lint-template:
 generate:
 	go generate ./pkg/client
 
-## bench: binary sizes, cold starts, per-operation latency, DynamoDB/SES cost
-##   and a cost model, into docs/BENCHMARKS.md and bench/results.json, then an
-##   import of 100,000 users (~30 min here; `go run ./bench -only-import` runs
-##   the import alone, `-import-users 0` leaves it out)
+## bench: binary sizes, cold starts, per-operation latency, DynamoDB/SES cost,
+##   a cost model, the stream path, then an import of 100,000 users and the
+##   list at 100,000 users, into docs/BENCHMARKS.md and bench/results.json
+##   (~5 min, plus ~30 for the import and ~20 for the list at scale; `go run
+##   ./bench -only-import` / `make bench-list` run those parts alone)
 bench: tools
 	go run ./bench
+
+## bench-list: only the list at scale (100,000 users seeded, every list case
+##   measured, 1,000,000 extrapolated), into the same two files (~20 min)
+bench-list: tools
+	go run ./bench -only-list-scale
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s)
 fuzz:

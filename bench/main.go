@@ -38,6 +38,11 @@ type settings struct {
 	// onlyImport measures that alone and keeps the other results.
 	importUsers int
 	onlyImport  bool
+	// listScale users are seeded for the list at scale (0: skipped), each
+	// case run listScaleRuns times; onlyListScale runs that part alone.
+	listScale     int
+	listScaleRuns int
+	onlyListScale bool
 }
 
 func main() {
@@ -50,6 +55,9 @@ func main() {
 	flag.StringVar(&s.report, "report", "docs/BENCHMARKS.md", "Markdown report, relative to the repository root")
 	flag.StringVar(&s.results, "results", "bench/results.json", "JSON results, relative to the repository root")
 	flag.StringVar(&s.prices, "prices", "bench/prices.json", "price list, relative to the repository root")
+	flag.IntVar(&s.listScale, "list-scale-users", 100_000, "users seeded for the list at scale (0 skips it)")
+	flag.IntVar(&s.listScaleRuns, "list-scale-runs", 10, "measured runs per list-at-scale case")
+	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the list at scale; keep the rest of the results file and rewrite both files")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
 	flag.BoolVar(&s.onlyImport, "only-import", false, "measure only the import, keeping the other results of bench/results.json, and rewrite both files")
@@ -66,7 +74,7 @@ func main() {
 
 func run(s settings) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Minute)
 	defer cancel()
 	root, err := localstack.Root()
 	if err != nil {
@@ -85,6 +93,20 @@ func run(s settings) error {
 	}
 	if s.onlyImport {
 		return onlyImport(ctx, root, s, prices, memory)
+	}
+	if s.onlyListScale {
+		b, err := os.ReadFile(inRoot(root, s.results))
+		if err != nil {
+			return err
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", s.results, err)
+		}
+		if res.ListScale, err = listScale(ctx, root, max(s.listScale, 1), s.listScaleRuns); err != nil {
+			return err
+		}
+		return write(root, s, &res, prices, memory)
 	}
 	res := &Results{
 		Generated: time.Now().UTC().Format(time.RFC3339),
@@ -159,6 +181,11 @@ func run(s settings) error {
 			return err
 		}
 	}
+	if s.listScale > 0 {
+		if res.ListScale, err = listScale(ctx, root, s.listScale, s.listScaleRuns); err != nil {
+			return err
+		}
+	}
 
 	res.Machine.Seconds = round2(time.Since(start).Seconds())
 	return write(root, s, res, prices, memory)
@@ -189,6 +216,14 @@ func onlyImport(ctx context.Context, root string, s settings, prices *Prices, me
 // write prices the results, holds them to the targets and writes both
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
+	if res.ListScale != nil { // the extrapolation follows the code, also on -reprice
+		res.ListScale.Method = listScaleMethod
+		for i := range res.ListScale.Cases {
+			if !strings.HasPrefix(res.ListScale.Cases[i].Note1M, "failed") {
+				extrapolate(&res.ListScale.Cases[i])
+			}
+		}
+	}
 	res.Cost = costModel(prices, memory, res.Operations)
 	if res.Import != nil {
 		res.Import.Model = importModel(res.Import, prices, memory.of("ImportUsersFunction"))
@@ -242,6 +277,7 @@ type Results struct {
 	Stream        *StreamPath   `json:"stream,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
+	ListScale     *ListScale    `json:"list_scale,omitempty"`
 	Notes         []string      `json:"notes,omitempty"`
 }
 

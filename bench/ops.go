@@ -85,6 +85,9 @@ type call struct {
 	capacity float64
 	rru, wru float64
 	body     []byte
+	header   http.Header
+	// queryItems are the items the call's Queries read.
+	queryItems int64
 }
 
 // do sends one request to the local API and measures it.
@@ -128,7 +131,8 @@ func (st *stack) do(ctx context.Context, rq request) (call, error) {
 	}
 	return call{
 		latency: lat, handler: st.lastCall(), requests: snap.Requests, byOp: snap.ByOp, capacity: snap.Capacity,
-		rru: after.rru - before.rru, wru: after.wru - before.wru, body: b,
+		rru: after.rru - before.rru, wru: after.wru - before.wru, body: b, header: res.Header,
+		queryItems: after.queryItems - before.queryItems,
 	}, nil
 }
 
@@ -292,7 +296,7 @@ func (st *stack) specs(list *listSetup) []opSpec {
 			page("list users: page 1 (50 of "+n+")", "page_size=50"),
 			page(fmt.Sprintf("list users: page %d (50 of %s)", deep, n), fmt.Sprintf("page_size=50&page=%d", deep)),
 			page("list users: filtered page, indexed (is_active=true)", "is_active=true&page_size=50"),
-			page("list users: filtered page, in memory (organization=Org-07)", "organization=Org-07&page_size=50"),
+			page("list users: filtered page, indexed (organization=Org-07)", "organization=Org-07&page_size=50"),
 		)
 	}
 	specs = append(specs, opSpec{name: "self-delete", route: "DELETE /api/users", function: "DeleteSelfFunction",

@@ -136,6 +136,7 @@ func (st *stack) lastCall() handlerCall {
 // txModel.
 type awsCalls struct {
 	ddbWire, ddbSDK, sesWire, sesSends atomic.Int64
+	queryItems                         atomic.Int64 // items read by Queries
 	// overhead is time the bench itself spent inside a handler (reading
 	// items to price a transaction), to subtract from its timings.
 	overhead atomic.Int64
@@ -152,6 +153,7 @@ type callTotals struct {
 	ddbWire, ddbSDK, sesWire, overhead time.Duration
 	sesSends                           int64
 	rru, wru                           float64
+	queryItems                         int64
 }
 
 func (c *awsCalls) snapshot() callTotals {
@@ -161,7 +163,7 @@ func (c *awsCalls) snapshot() callTotals {
 	return callTotals{
 		ddbWire: time.Duration(c.ddbWire.Load()), ddbSDK: time.Duration(c.ddbSDK.Load()),
 		sesWire: time.Duration(c.sesWire.Load()), overhead: time.Duration(c.overhead.Load()),
-		sesSends: c.sesSends.Load(), rru: rru, wru: wru,
+		sesSends: c.sesSends.Load(), rru: rru, wru: wru, queryItems: c.queryItems.Load(),
 	}
 }
 
@@ -197,6 +199,9 @@ func (c *awsCalls) dynamoMiddleware(stack *middleware.Stack) error {
 			c.ddbSDK.Add(int64(time.Since(t)))
 			if err != nil {
 				return out, md, err
+			}
+			if q, ok := out.Result.(*dynamodb.QueryOutput); ok {
+				c.queryItems.Add(int64(q.ScannedCount))
 			}
 			if priced {
 				c.timeOverhead(func() {

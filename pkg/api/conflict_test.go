@@ -225,7 +225,9 @@ func (cs *conflictStack) listedUsers(t *testing.T) []*users.User {
 	t.Helper()
 	var out []*users.User
 	p := dynamodb.NewScanPaginator(cs.env.DB, &dynamodb.ScanInput{TableName: aws.String(cs.env.Config.TableName), ConsistentRead: aws.Bool(true),
-		FilterExpression: aws.String("begins_with(pk, :u)"), ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: "USER#"}}})
+		// The users' own items (sk USER), not their list index entries.
+		FilterExpression: aws.String("begins_with(pk, :u) AND sk = :sk"), ExpressionAttributeValues: map[string]types.AttributeValue{
+			":u": &types.AttributeValueMemberS{Value: "USER#"}, ":sk": &types.AttributeValueMemberS{Value: "USER"}}})
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		if err != nil {

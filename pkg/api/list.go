@@ -16,11 +16,11 @@ import (
 
 // ListUsers serves GET /api/users (HEAD: the same headers, no body): a page of users as a JSON array, with
 // X-Result-Count (all matches) and an RFC 8288 Link header (first, prev,
-// next, last). Staff and support see everyone, others only themselves. A
-// page ordered by username, unfiltered or filtered by one of is_active,
-// is_staff, is_support, or filtered by email, username or username_list,
-// costs two DynamoDB requests with Token auth, at any page depth; see
-// pkg/users/list.go and docs/LISTING.md.
+// next, last). Staff and support see everyone, others only themselves.
+// Every page is answered from an index: the flags, the exact filters and the
+// word searches, by username or date joined, in two or three DynamoDB
+// requests with Token auth at any page depth; see pkg/users/list.go,
+// pkg/users/index.go and docs/LISTING.md.
 func (a *API) ListUsers() httpapi.LambdaHandler {
 	return httpapi.Wrap("ListUsers", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		q, err := parseListQuery(r.Query())
@@ -64,6 +64,9 @@ var listParams = func() map[string]bool {
 		"is_support": true, "date_joined": true, "modified": true, "query": true, "o": true, "page": true,
 		"page_size": true, "field": true, "agreement_date": true, "user_keyword": true}
 	for _, f := range users.ContainsFilters {
+		m[f] = true
+	}
+	for _, f := range users.WordFilters {
 		m[f] = true
 	}
 	for _, f := range users.ExactFilters {
@@ -146,6 +149,14 @@ func parseListQuery(v url.Values) (users.ListQuery, error) {
 				q.Contains = map[string]string{}
 			}
 			q.Contains[f] = s
+		}
+	}
+	for _, f := range users.WordFilters {
+		if s := last(f); s != "" {
+			if q.Words == nil {
+				q.Words = map[string]string{}
+			}
+			q.Words[f] = s
 		}
 	}
 	for _, f := range users.ExactFilters {

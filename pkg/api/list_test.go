@@ -104,7 +104,8 @@ func TestListFiltersAndOrdering(t *testing.T) {
 		desc, query string
 		want        []string
 	}{
-		{"organization filters case-insensitively by substring", "organization=" + url.QueryEscape(strings.ToUpper(f.tagName)), []string{a, b, c, d}},
+		{"organization is exact, case-insensitively", "organization=" + url.QueryEscape(strings.ToUpper(f.org)), []string{a, b, c, d}},
+		{"organization does not match a part", "organization=" + url.QueryEscape(f.tagName), []string{}},
 		{"the default order is username and unactivated accounts are not listed", org, []string{a, b, c, d}},
 		{"email matches the address case-insensitively", "email=" + url.QueryEscape(strings.ToUpper(f.alice.email)), []string{a}},
 		{"email does not match part of an address", "email=" + url.QueryEscape(f.alice.email[1:]), []string{}},
@@ -114,13 +115,16 @@ func TestListFiltersAndOrdering(t *testing.T) {
 		{"username_list matches any of its names", "username_list=" + d + "," + a + ",nobody-" + f.tagName, []string{a, d}},
 		{"username_list with email narrows to both", "username_list=" + a + "," + b + "&email=" + url.QueryEscape(f.bob.email), []string{b}},
 		{"first_name", org + "&first_name=ALI", []string{a}},
-		{"last_name", org + "&last_name=oun", []string{b}},
+		{"last_name", org + "&last_name=YOU", []string{b}},
+		{"last_name does not match inside a word", org + "&last_name=oun", []string{}},
 		{"full_name spans both names", org + "&full_name=" + url.QueryEscape("carol x"), []string{c}},
-		{"job_title", org + "&job_title=engin", []string{a}},
-		{"phone_number", org + "&phone_number=5550", []string{a}},
+		{"job_title is exact, case-insensitively", org + "&job_title=ENGINEER", []string{a}},
+		{"job_title does not match a part", org + "&job_title=engin", []string{}},
+		{"phone_number", org + "&phone_number=" + url.QueryEscape("+372 5550 1234"), []string{a}},
 		{"civil_number is exact", org + "&civil_number=C-100", []string{a}},
+		{"civil_number ignores case", "civil_number=c-100&organization=" + url.QueryEscape(f.org), []string{a}},
 		{"civil_number does not match a part", org + "&civil_number=C-10", []string{}},
-		{"native_name", org + "&native_name=" + url.QueryEscape("алис"), []string{a}},
+		{"native_name, case-insensitively", org + "&native_name=" + url.QueryEscape("АЛИСА"), []string{a}},
 		{"description", org + "&description=go", []string{a}},
 		{"registration_method", org + "&registration_method=admin", []string{a, b, c, d}},
 		{"registration_method of another kind", org + "&registration_method=default", []string{}},
@@ -137,6 +141,12 @@ func TestListFiltersAndOrdering(t *testing.T) {
 		{"query matches last name", org + "&query=adams", []string{d}},
 		{"query matches username", org + "&query=" + f.tagName + "-bo", []string{b}},
 		{"query matches email", "query=" + url.QueryEscape(f.alice.email), []string{a}},
+		{"query matches a word start inside the username", org + "&query=bo", []string{b}},
+		{"query matches without accents", org + "&query=" + url.QueryEscape("ÇÀRÔL"), []string{c}},
+		{"query words all match", org + "&query=" + url.QueryEscape("dave ad"), []string{d}},
+		{"query does not match inside a word", org + "&query=lice", []string{}},
+		{"query with a flag", org + "&query=" + f.tagName + "&is_active=false", []string{d}},
+		{"user_keyword matches the full name's words", org + "&user_keyword=zim", []string{a}},
 		{"o=-username", org + "&o=-username", []string{d, c, b, a}},
 		{"o=first_name is case-insensitive", org + "&o=first_name", []string{a, b, c, d}},
 		{"o=-first_name", org + "&o=-first_name", []string{d, c, b, a}},
@@ -429,6 +439,7 @@ func TestListBudget(t *testing.T) {
 		"email=" + url.QueryEscape(f.bob.email), "username=" + f.carol.username, "username=" + f.carol.username + "&is_support=true",
 		"username_list=" + f.alice.username + "," + f.dave.username,
 		"email=" + url.QueryEscape(f.bob.email) + "&username=" + f.bob.username,
+		"o=-date_joined", "o=date_joined&page=2&page_size=2",
 	} {
 		t.Run("case="+q+" costs at most 2 requests", func(t *testing.T) {
 			var r *testenv.Resp
@@ -438,6 +449,60 @@ func TestListBudget(t *testing.T) {
 			}
 			if cost.Requests > 2 {
 				t.Fatalf("%d requests %v", cost.Requests, cost.ByOp)
+			}
+			t.Logf("%d requests %v, %.1f capacity units", cost.Requests, cost.ByOp, cost.Capacity)
+		})
+	}
+}
+
+// TestListIndexedFilterBudget holds the exact filters (alone, with a flag,
+// with two), the word searches (by one or two letters, by longer words,
+// with flags and exact filters) to three DynamoDB requests a page: the
+// authentication with the counts, one Query of the index entries, one
+// BatchGetItem of the page's users. The answers are checked against the
+// fixture.
+func TestListIndexedFilterBudget(t *testing.T) {
+	f := newListFixture(t)
+	a, b, c, d := f.alice.username, f.bob.username, f.carol.username, f.dave.username
+	org := "organization=" + url.QueryEscape(f.org)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{org, []string{a, b, c, d}},
+		{org + "&page=2&page_size=3", []string{d}},
+		{org + "&o=-username&page=2&page_size=3", []string{a}},
+		{org + "&is_active=false", []string{d}},
+		{org + "&is_staff=true", []string{b}},
+		{org + "&is_support=false", []string{a, b, d}},
+		{org + "&is_active=true&is_staff=false", []string{a, c}},
+		{org + "&is_active=true&is_staff=false&is_support=false", []string{a}},
+		{"job_title=Engineer&" + org, []string{a}},
+		{"civil_number=C-100&" + org, []string{a}},
+		{"native_name=" + url.QueryEscape("алиса") + "&is_active=true&" + org, []string{a}},
+		{"phone_number=" + url.QueryEscape("+372 5550 1234") + "&" + org, []string{a}},
+		{"registration_method=admin&" + org + "&is_staff=false", []string{a, c, d}},
+		{"query=" + f.tagName, []string{a, b, c, d}},
+		{"query=" + f.tagName + "&is_active=true&is_support=false", []string{a, b}},
+		{"user_keyword=" + f.tagName + "-c", []string{c}},
+		{"full_name=" + url.QueryEscape("Carol X") + "&" + org, []string{c}},
+		{"first_name=ALI&" + org, []string{a}},
+		{"last_name=adams&" + org, []string{d}},
+		{"query=z&" + org, []string{a}},
+		{"query=yo&" + org, []string{b}},
+	} {
+		t.Run("case="+tc.query+" costs at most 3 requests", func(t *testing.T) {
+			var r *testenv.Resp
+			var objs []map[string]any
+			cost := env.Requests.Measure(func() { r, objs = list(t, f.staff, tc.query) })
+			if r.Status != 200 {
+				t.Fatalf("got %d %s", r.Status, r.Body)
+			}
+			if got := usernames(objs); !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+			if cost.Requests > 3 {
+				t.Errorf("%d requests %v", cost.Requests, cost.ByOp)
 			}
 			t.Logf("%d requests %v, %.1f capacity units", cost.Requests, cost.ByOp, cost.Capacity)
 		})

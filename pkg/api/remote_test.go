@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -562,4 +563,38 @@ func TestPullRemoteUserLinksTheRemoteSub(t *testing.T) {
 		}
 	})
 	auditClaims(t)
+}
+
+// TestPullRemoteUserMovesListEntries: a pull that shortens the names moves
+// the user's list index entries in its transaction (fewer word starts: some
+// entries are deleted), so the word filters find the new names and not the
+// old ones.
+func TestPullRemoteUserMovesListEntries(t *testing.T) {
+	staff := env.NewStaff(t, "pullidxstaff", false)
+	u := env.NewUser(t, "pullidx")
+	username := strings.ToLower(u.Email)
+	tag := strings.SplitN(username, "@", 2)[0]
+	if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"first_name": "Ann Mary Jo", "last_name": "De La Cruz"}, auth(staff)...); r.Status != 200 {
+		t.Fatalf("PATCH: %d %s", r.Status, r.Body)
+	}
+	find := func(t *testing.T, q string) []string {
+		t.Helper()
+		r, objs := list(t, staff, "query="+url.QueryEscape(tag)+"&"+q)
+		if r.Status != 200 {
+			t.Fatalf("list %s: %d %s", q, r.Status, r.Body)
+		}
+		return usernames(objs)
+	}
+	if got := find(t, "last_name=cruz"); len(got) != 1 {
+		t.Fatalf("before the pull, last_name=cruz finds %v", got)
+	}
+	idp.Answer(username, idpAnswer{body: withSub(graceClaims, "sub-"+uuid.NewString())})
+	if r := env.Do(t, "POST", "/api/users/"+u.UUID+"/pull_remote_user", nil, auth(staff)...); r.Status != 200 {
+		t.Fatalf("pull: %d %s", r.Status, r.Body)
+	}
+	for q, want := range map[string]int{"last_name=cruz": 0, "first_name=mary": 0, "first_name=grace": 1, "full_name=" + url.QueryEscape("grace hop"): 1} {
+		if got := find(t, q); len(got) != want {
+			t.Errorf("after the pull, %s finds %v, want %d", q, got, want)
+		}
+	}
 }

@@ -1668,34 +1668,34 @@ type UsersListParams struct {
 	// UsernameList Comma-separated usernames (at most 1000).
 	UsernameList *string `form:"username_list,omitempty" json:"username_list,omitempty"`
 
-	// FullName Contains (case-insensitive).
+	// FullName Each word of the value starts a word of the first or last name, ignoring case and accents; not a substring match.
 	FullName *string `form:"full_name,omitempty" json:"full_name,omitempty"`
 
-	// FirstName Contains.
+	// FirstName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	FirstName *string `form:"first_name,omitempty" json:"first_name,omitempty"`
 
-	// LastName Contains.
+	// LastName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	LastName *string `form:"last_name,omitempty" json:"last_name,omitempty"`
 
-	// Organization Contains.
+	// Organization The whole value, ignoring case and accents.
 	Organization *string `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// JobTitle Contains.
+	// JobTitle The whole value, ignoring case and accents.
 	JobTitle *string `form:"job_title,omitempty" json:"job_title,omitempty"`
 
-	// PhoneNumber Contains.
+	// PhoneNumber The whole value, ignoring case and accents.
 	PhoneNumber *string `form:"phone_number,omitempty" json:"phone_number,omitempty"`
 
-	// NativeName Contains.
+	// NativeName The whole value, ignoring case and accents.
 	NativeName *string `form:"native_name,omitempty" json:"native_name,omitempty"`
 
-	// Description Contains.
+	// Description Contains, ignoring case and accents (not indexed: reads the list whole, 400 past the scan limit).
 	Description *string `form:"description,omitempty" json:"description,omitempty"`
 
-	// CivilNumber Exact.
+	// CivilNumber The whole value, ignoring case and accents.
 	CivilNumber *string `form:"civil_number,omitempty" json:"civil_number,omitempty"`
 
-	// RegistrationMethod Exact.
+	// RegistrationMethod The whole value, ignoring case and accents.
 	RegistrationMethod *string `form:"registration_method,omitempty" json:"registration_method,omitempty"`
 	IsActive           *bool   `form:"is_active,omitempty" json:"is_active,omitempty"`
 	IsStaff            *bool   `form:"is_staff,omitempty" json:"is_staff,omitempty"`
@@ -1710,7 +1710,7 @@ type UsersListParams struct {
 	// AgreementDate On or after (a date or an RFC 3339 time).
 	AgreementDate *string `form:"agreement_date,omitempty" json:"agreement_date,omitempty"`
 
-	// Query First name, last name, username or email contain it.
+	// Query Each word of the value starts a word of the first name, last name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
 	Query *string `form:"query,omitempty" json:"query,omitempty"`
 
 	// UserKeyword The same as query (Waldur's name).
@@ -1740,34 +1740,34 @@ type UsersCountParams struct {
 	// UsernameList Comma-separated usernames (at most 1000).
 	UsernameList *string `form:"username_list,omitempty" json:"username_list,omitempty"`
 
-	// FullName Contains (case-insensitive).
+	// FullName Each word of the value starts a word of the first or last name, ignoring case and accents; not a substring match.
 	FullName *string `form:"full_name,omitempty" json:"full_name,omitempty"`
 
-	// FirstName Contains.
+	// FirstName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	FirstName *string `form:"first_name,omitempty" json:"first_name,omitempty"`
 
-	// LastName Contains.
+	// LastName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	LastName *string `form:"last_name,omitempty" json:"last_name,omitempty"`
 
-	// Organization Contains.
+	// Organization The whole value, ignoring case and accents.
 	Organization *string `form:"organization,omitempty" json:"organization,omitempty"`
 
-	// JobTitle Contains.
+	// JobTitle The whole value, ignoring case and accents.
 	JobTitle *string `form:"job_title,omitempty" json:"job_title,omitempty"`
 
-	// PhoneNumber Contains.
+	// PhoneNumber The whole value, ignoring case and accents.
 	PhoneNumber *string `form:"phone_number,omitempty" json:"phone_number,omitempty"`
 
-	// NativeName Contains.
+	// NativeName The whole value, ignoring case and accents.
 	NativeName *string `form:"native_name,omitempty" json:"native_name,omitempty"`
 
-	// Description Contains.
+	// Description Contains, ignoring case and accents (not indexed: reads the list whole, 400 past the scan limit).
 	Description *string `form:"description,omitempty" json:"description,omitempty"`
 
-	// CivilNumber Exact.
+	// CivilNumber The whole value, ignoring case and accents.
 	CivilNumber *string `form:"civil_number,omitempty" json:"civil_number,omitempty"`
 
-	// RegistrationMethod Exact.
+	// RegistrationMethod The whole value, ignoring case and accents.
 	RegistrationMethod *string `form:"registration_method,omitempty" json:"registration_method,omitempty"`
 	IsActive           *bool   `form:"is_active,omitempty" json:"is_active,omitempty"`
 	IsStaff            *bool   `form:"is_staff,omitempty" json:"is_staff,omitempty"`
@@ -1782,7 +1782,7 @@ type UsersCountParams struct {
 	// AgreementDate On or after (a date or an RFC 3339 time).
 	AgreementDate *string `form:"agreement_date,omitempty" json:"agreement_date,omitempty"`
 
-	// Query First name, last name, username or email contain it.
+	// Query Each word of the value starts a word of the first name, last name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
 	Query *string `form:"query,omitempty" json:"query,omitempty"`
 
 	// UserKeyword The same as query (Waldur's name).
@@ -2371,7 +2371,12 @@ type ClientInterface interface {
 	//
 	// Staff and support see everyone, others see themselves. Filters combine
 	// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
-	// `next`, `last`).
+	// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
+	// an ordering other than `username` or `date_joined`, or a filter no
+	// index answers (`description`, `date_joined`, `modified`,
+	// `agreement_date`), reads the matching list whole and answers 400
+	// asking for a filter when that is more than 20,000 users (the
+	// stack's LIST_SCAN_LIMIT).
 	//
 	// Corresponds with GET /api/users (the `UsersList` operationId).
 	UsersList(ctx context.Context, params *UsersListParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3103,7 +3108,12 @@ func (c *Client) UsersDeleteSelf(ctx context.Context, reqEditors ...RequestEdito
 //
 // Staff and support see everyone, others see themselves. Filters combine
 // with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
-// `next`, `last`).
+// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
+// an ordering other than `username` or `date_joined`, or a filter no
+// index answers (`description`, `date_joined`, `modified`,
+// `agreement_date`), reads the matching list whole and answers 400
+// asking for a filter when that is more than 20,000 users (the
+// stack's LIST_SCAN_LIMIT).
 //
 // Corresponds with GET /api/users (the `UsersList` operationId).
 func (c *Client) UsersList(ctx context.Context, params *UsersListParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6269,7 +6279,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Staff and support see everyone, others see themselves. Filters combine
 	// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
-	// `next`, `last`).
+	// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
+	// an ordering other than `username` or `date_joined`, or a filter no
+	// index answers (`description`, `date_joined`, `modified`,
+	// `agreement_date`), reads the matching list whole and answers 400
+	// asking for a filter when that is more than 20,000 users (the
+	// stack's LIST_SCAN_LIMIT).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12385,7 +12400,12 @@ func (c *ClientWithResponses) UsersDeleteSelfWithResponse(ctx context.Context, r
 //
 // Staff and support see everyone, others see themselves. Filters combine
 // with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
-// `next`, `last`).
+// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
+// an ordering other than `username` or `date_joined`, or a filter no
+// index answers (`description`, `date_joined`, `modified`,
+// `agreement_date`), reads the matching list whole and answers 400
+// asking for a filter when that is more than 20,000 users (the
+// stack's LIST_SCAN_LIMIT).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -60,6 +60,12 @@ type Config struct {
 	// Branding names the product on the pages and in the mails.
 	Branding Branding
 
+	// ListScanLimit is how many users GET /api/users may read whole to
+	// filter or order them in memory (LIST_SCAN_LIMIT; 0: the default,
+	// 20,000); a list that would read more answers 400 asking for a filter
+	// answered from an index (docs/LISTING.md).
+	ListScanLimit int
+
 	// Events configures the stream's events and the mail's feedback.
 	Events Events
 
@@ -134,6 +140,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: DEFAULT_TOKEN_LIFETIME must be seconds between 60 and %d", int(MaxTokenLifetime.Seconds()))
 		}
 		c.TokenLifetime = time.Duration(n) * time.Second
+	}
+	if v := getenv("LIST_SCAN_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, errors.New("config: LIST_SCAN_LIMIT must be a whole number of users, at least 1")
+		}
+		c.ListScanLimit = n
 	}
 	if v := getenv("COUNT_SHARDS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -187,6 +187,7 @@ func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, c
 	}
 	moves := [][2]map[string]types.AttributeValue{{emailKey(caller.Email), emailKey(c.Email)}}
 	after := *caller
+	after.Email = c.Email
 	if un, follows := followingUsername(caller, c.Email); follows {
 		after.Username = un
 		// A username that was the email follows it, so the old address no
@@ -194,7 +195,8 @@ func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, c
 		upd = upd.Set(expression.Name("username"), expression.Value(un))
 		moves = append(moves, [2]map[string]types.AttributeValue{usernameKey(caller.Username), usernameKey(un)})
 	}
-	// A new username moves the user's count bucket (list.go).
+	// A new email moves the user's index entries, a new username its count
+	// buckets too (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
 	// The old address is told, by a mail queued in the same transaction.
 	queued, err := s.outbox(ctx, caller, now, outMail{kind: MailEmailChanged, msg: s.mailsFor(caller).emailChanged(caller.Email, c.Email, now)})

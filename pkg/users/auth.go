@@ -509,6 +509,18 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 // Delete removes u and its claims in one transaction; codes and the token
 // live on the user's item and go with it.
 func (s *Service) Delete(ctx context.Context, u *User) error {
+	for attempt := 0; ; attempt++ {
+		err := s.deleteOnce(ctx, u)
+		if !errors.Is(err, errRaced) {
+			return err
+		}
+		if u, err = s.retryRaced(ctx, u, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Service) deleteOnce(ctx context.Context, u *User) error {
 	items := []types.TransactWriteItem{
 		s.st.userDelete(u), // guarded on the fields read (list.go)
 		s.st.releaseClaim(emailKey(u.Email), u.UUID),
@@ -516,6 +528,7 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 	}
 	items = append(items, slugClaims(u, s.st.releaseClaim)...)
 	items = append(items, s.st.countItems(u, nil)...)
+	items = append(items, s.st.entryItems(u, nil)...)
 	if u.RemoteSub != "" { // the remote identity it was linked to (remote.go)
 		items = append(items, s.st.releaseClaim(remoteSubKey(u.RemoteSub), u.UUID))
 	}
@@ -523,8 +536,8 @@ func (s *Service) Delete(ctx context.Context, u *User) error {
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional && failed[0] {
 			// Gone (404), its credentials changed since it was read (401),
-			// or its listing fields did (a race to retry).
-			return s.writeFailed(ctx, u, errConditionFailed)
+			// or its indexed fields did (a race: Delete retries).
+			return errRaced
 		}
 		return dbError(err)
 	}

@@ -60,6 +60,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -107,12 +108,22 @@ const (
 // item for.
 type userList struct {
 	id, index, attr, value string
+	// sortAttr is the index's sort key: the username, or (byJoined)
+	// attrJoined, the date joined then the username.
+	sortAttr string
+	byJoined bool
+	// entries: the index holds entry items (index.go), not users: a page
+	// reads its users with BatchGetItem.
+	entries bool
 }
 
-var listAll = userList{"all", IndexList, attrList, "U"}
+var (
+	listAll    = userList{id: "all", index: IndexList, attr: attrList, value: "U", sortAttr: "username"}
+	listJoined = userList{id: "joined", index: IndexJoined, attr: attrList, value: "U", sortAttr: attrJoined, byJoined: true}
+)
 
 func statusList(status string) userList {
-	return userList{"status#" + status, IndexStatus, "status", status}
+	return userList{id: "status#" + status, index: IndexStatus, attr: "status", value: status, sortAttr: "username"}
 }
 
 func flagValue(b bool) string {
@@ -123,11 +134,11 @@ func flagValue(b bool) string {
 }
 
 func staffList(b bool) userList {
-	return userList{"staff#" + flagValue(b), IndexStaff, attrStaff, flagValue(b)}
+	return userList{id: "staff#" + flagValue(b), index: IndexStaff, attr: attrStaff, value: flagValue(b), sortAttr: "username"}
 }
 
 func supportList(b bool) userList {
-	return userList{"support#" + flagValue(b), IndexSupport, attrSupport, flagValue(b)}
+	return userList{id: "support#" + flagValue(b), index: IndexSupport, attr: attrSupport, value: flagValue(b), sortAttr: "username"}
 }
 
 // listed reports whether u appears in lists: every account but an
@@ -139,7 +150,23 @@ func memberships(u *User) []userList {
 	if !listed(u) {
 		return nil
 	}
-	return []userList{listAll, statusList(u.Status), staffList(u.IsStaff), supportList(u.IsSupport)}
+	return append([]userList{listAll, statusList(u.Status), staffList(u.IsStaff), supportList(u.IsSupport), listJoined},
+		entryLists(u)...)
+}
+
+// bucket is the count bucket of u in l: its username's, or, in the list by
+// date joined, its day.
+func (l userList) bucket(u *User) string {
+	if l.byJoined {
+		return joinedKey(u)[:10]
+	}
+	return bucketOf(u.Username)
+}
+
+// joinedKey is u's sort key in ListByJoined: the date joined (UTC, fixed
+// width, so that strings sort as times) and the username.
+func joinedKey(u *User) string {
+	return u.DateJoined.UTC().Format("2006-01-02T15:04:05.000000000Z") + keySep + u.Username
 }
 
 // bucketOf is the count bucket of a username.
@@ -158,12 +185,18 @@ func setListing(item map[string]types.AttributeValue, u *User) {
 	item[attrList] = str(listAll.value)
 	item[attrStaff] = str(flagValue(u.IsStaff))
 	item[attrSupport] = str(flagValue(u.IsSupport))
+	item[attrJoined] = str(joinedKey(u))
 }
 
-// listingFields are the fields the lists depend on.
-func listingFields(u *User) [4]string {
-	return [4]string{u.Status, flagValue(u.IsStaff), flagValue(u.IsSupport), u.Username}
+// listingFields are the fields the lists and their index entries depend on.
+func listingFields(u *User) [13]string {
+	return [13]string{u.Status, flagValue(u.IsStaff), flagValue(u.IsSupport), u.Username, u.Email, u.FirstName, u.LastName,
+		u.Organization, u.JobTitle, u.PhoneNumber, u.NativeName, u.CivilNumber, u.RegistrationMethod}
 }
+
+// guardedText are the optional text fields listingGuard checks (omitempty:
+// an empty one is absent).
+var guardedText = []string{"first_name", "last_name", "organization", "job_title", "phone_number", "native_name", "civil_number"}
 
 // listingChanged reports whether a change of a user from before to after
 // moves it in the lists.
@@ -171,17 +204,27 @@ func listingChanged(before, after *User) bool {
 	if !listed(before) && !listed(after) {
 		return false
 	}
-	return listed(before) != listed(after) || before.Status != after.Status ||
-		before.IsStaff != after.IsStaff || before.IsSupport != after.IsSupport || before.Username != after.Username
+	return listed(before) != listed(after) || listingFields(before) != listingFields(after)
 }
 
 // listingGuard is the condition that the fields the counts depend on are
 // still as read.
 func listingGuard(u *User) expression.ConditionBuilder {
-	return expression.Name("status").Equal(expression.Value(u.Status)).And(
+	conds := []expression.ConditionBuilder{
 		expression.Name("is_staff").Equal(expression.Value(u.IsStaff)),
 		expression.Name("is_support").Equal(expression.Value(u.IsSupport)),
-		expression.Name("username").Equal(expression.Value(u.Username)))
+		expression.Name("username").Equal(expression.Value(u.Username)),
+		expression.Name("email").Equal(expression.Value(u.Email)),
+		expression.Name("registration_method").Equal(expression.Value(u.RegistrationMethod)),
+	}
+	for _, f := range guardedText {
+		if v := fieldValue(u, f); v != "" {
+			conds = append(conds, expression.Name(f).Equal(expression.Value(v)))
+		} else {
+			conds = append(conds, expression.AttributeNotExists(expression.Name(f)).Or(expression.Name(f).Equal(expression.Value(""))))
+		}
+	}
+	return expression.Name("status").Equal(expression.Value(u.Status)).And(conds[0], conds[1:]...)
 }
 
 // listingWrite adds to a user's write what keeps the lists right when the
@@ -201,11 +244,13 @@ func (st *store) listingWrite(before, after *User, upd expression.UpdateBuilder,
 	if listed(after) {
 		upd = upd.Set(expression.Name(attrList), expression.Value(listAll.value)).
 			Set(expression.Name(attrStaff), expression.Value(flagValue(after.IsStaff))).
-			Set(expression.Name(attrSupport), expression.Value(flagValue(after.IsSupport)))
+			Set(expression.Name(attrSupport), expression.Value(flagValue(after.IsSupport))).
+			Set(expression.Name(attrJoined), expression.Value(joinedKey(after)))
 	} else {
-		upd = upd.Remove(expression.Name(attrList)).Remove(expression.Name(attrStaff)).Remove(expression.Name(attrSupport))
+		upd = upd.Remove(expression.Name(attrList)).Remove(expression.Name(attrStaff)).Remove(expression.Name(attrSupport)).
+			Remove(expression.Name(attrJoined))
 	}
-	return upd, cond.And(listingGuard(before)), st.countItems(before, after), true
+	return upd, cond.And(listingGuard(before)), append(st.countItems(before, after), st.entryItems(before, after)...), true
 }
 
 // countDeltas is how a change from before to after (either nil) moves each
@@ -220,7 +265,7 @@ func countDeltas(before, after *User) map[string]map[string]int64 {
 			if d[l.id] == nil {
 				d[l.id] = map[string]int64{}
 			}
-			d[l.id][bucketOf(side.u.Username)] += side.sign
+			d[l.id][l.bucket(side.u)] += side.sign
 		}
 	}
 	for id, bs := range d {
@@ -380,6 +425,33 @@ func (st *store) userDelete(u *User) types.TransactWriteItem {
 		ConditionExpression: expr.Condition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}
 }
 
+// errRaced marks a write that lost a race with another change of the same
+// user's indexed fields (or found it gone, or its credentials changed):
+// nothing was written; retryRaced tells which.
+var errRaced = errors.New("the user changed since it was read")
+
+// retryRaced is what follows a write that failed with errRaced: the user
+// read afresh, to make the write again on, when it still exists with the
+// credential epoch, status, flags, username and email read (only a profile
+// field the list indexes changed: a write decided on an account since
+// activated, disabled or renamed is not made again) and fewer than 3
+// retries were made; else the answer (404, 401, or 503 with Retry-After).
+func (s *Service) retryRaced(ctx context.Context, u *User, attempt int) (*User, error) {
+	cur, err := s.st.get(ctx, u.UUID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, httpapi.NotFound("")
+	case err != nil:
+		return nil, err
+	case cur.CredEpoch != u.CredEpoch:
+		return nil, errCredentialsChanged
+	case attempt >= 3 || cur.Status != u.Status || cur.IsStaff != u.IsStaff || cur.IsSupport != u.IsSupport ||
+		cur.Username != u.Username || cur.Email != u.Email:
+		return nil, errListingRace()
+	}
+	return cur, nil
+}
+
 // errListingRace answers a write that lost a race with another change of
 // the same user's status, flags or username: nothing was written.
 func errListingRace() error {
@@ -466,21 +538,22 @@ type ListQuery struct {
 	Email        string   // exact, case-insensitive
 	Username     string   // exact
 	UsernameList []string // exact, any of
-	// Contains holds case-insensitive substring filters by field name:
-	// full_name, first_name, last_name, organization, job_title,
-	// phone_number, native_name, description.
+	// Words holds the word filters by field name (WordFilters): each word
+	// of the value starts a word of the field, folded (Fold).
+	Words map[string]string
+	// Contains holds substring filters by field name (ContainsFilters),
+	// folded.
 	Contains map[string]string
-	// Exact holds exact filters by field name: civil_number,
-	// registration_method.
+	// Exact holds exact filters by field name (ExactFilters), folded.
 	Exact                        map[string]string
 	IsActive, IsStaff, IsSupport *bool
 	JoinedSince, ModifiedSince   *time.Time // on or after
 	AgreedSince                  *time.Time // agreement_date on or after; never agreed never matches
-	// Search matches first name, last name, username or email
-	// (case-insensitive contains).
+	// Search (query) matches each of its words at the start of a word of
+	// the first name, last name, username or email, folded.
 	Search string
-	// Keyword (Waldur's user_keyword) matches username, full name or email
-	// (case-insensitive contains).
+	// Keyword (Waldur's user_keyword) matches the username, full name or
+	// email the same way (the same words as Search).
 	Keyword  string
 	Order    []Order // empty: username
 	Page     int     // 1-based
@@ -520,11 +593,88 @@ func containsField(u *User, field string) string {
 	return ""
 }
 
-// ContainsFilters and ExactFilters name the text filters ListQuery knows.
+// The text filters ListQuery knows: by word start (Words), by substring
+// (Contains), exact (Exact). The exact ones and the words are answered from
+// an index (index.go).
 var (
-	ContainsFilters = []string{"full_name", "first_name", "last_name", "organization", "job_title", "phone_number", "native_name", "description"}
-	ExactFilters    = []string{"civil_number", "registration_method"}
+	WordFilters     = []string{"full_name", "first_name", "last_name"}
+	ContainsFilters = []string{"description"}
+	ExactFilters    = []string{"registration_method", "organization", "civil_number", "job_title", "native_name", "phone_number"}
 )
+
+// search is one word filter: the fields it looks in and its folded words.
+type search struct {
+	group  int
+	tokens []string
+}
+
+func wordGroup(field string) int {
+	switch field {
+	case "first_name":
+		return fieldFirst
+	case "last_name":
+		return fieldLast
+	}
+	return groupFull
+}
+
+// searches are q's word filters.
+func (q *ListQuery) searches() []search {
+	var out []search
+	add := func(g int, v string) {
+		if t := SearchTokens(v); len(t) > 0 {
+			out = append(out, search{g, t})
+		}
+	}
+	add(groupQuery, q.Search)
+	add(groupQuery, q.Keyword)
+	for _, f := range slices.Sorted(maps.Keys(q.Words)) {
+		add(wordGroup(f), q.Words[f])
+	}
+	return out
+}
+
+// flagsMatch reports whether flags (flagString) pass q's boolean filters.
+func (q *ListQuery) flagsMatch(active, staff, support bool) bool {
+	return (q.IsActive == nil || active == *q.IsActive) && (q.IsStaff == nil || staff == *q.IsStaff) &&
+		(q.IsSupport == nil || support == *q.IsSupport)
+}
+
+// entryMatches reports whether an index entry passes q's flags, exact and
+// word filters (the filters an entry carries what to check).
+func (q *ListQuery) entryMatches(e entry, ss []search) bool {
+	if len(e.flags) != 3 || !q.flagsMatch(e.flags[0] == '1', e.flags[1] == '1', e.flags[2] == '1') {
+		return false
+	}
+	xv := strings.Split(e.xv, keySep)
+	for f, v := range q.Exact {
+		i := slices.Index(ExactFilters, f)
+		if i < 0 || i >= len(xv) || xv[i] != Fold(v) {
+			return false
+		}
+	}
+	for _, s := range ss {
+		if !e.text.matches(s.group, s.tokens) {
+			return false
+		}
+	}
+	return true
+}
+
+// needsUsers reports whether q has filters or an ordering an index entry
+// cannot answer: they need the users themselves.
+func (q *ListQuery) needsUsers() bool {
+	return q.Email != "" || q.Username != "" || len(q.UsernameList) > 0 || len(q.Contains) > 0 ||
+		q.JoinedSince != nil || q.ModifiedSince != nil || q.AgreedSince != nil || !q.byUsername()
+}
+
+func (q *ListQuery) byUsername() bool {
+	return len(q.Order) == 0 || (len(q.Order) == 1 && q.Order[0].Field == "username")
+}
+
+func (q *ListQuery) byJoined() bool {
+	return len(q.Order) == 1 && q.Order[0].Field == "date_joined"
+}
 
 func (q *ListQuery) usernameSet() map[string]bool {
 	if len(q.UsernameList) == 0 {
@@ -552,12 +702,12 @@ func (q *ListQuery) matches(u *User, names map[string]bool) bool {
 		return false
 	}
 	for f, v := range q.Contains {
-		if !strings.Contains(strings.ToLower(containsField(u, f)), strings.ToLower(v)) {
+		if !strings.Contains(Fold(containsField(u, f)), Fold(v)) {
 			return false
 		}
 	}
 	for f, v := range q.Exact {
-		if containsField(u, f) != v {
+		if Fold(containsField(u, f)) != Fold(v) {
 			return false
 		}
 	}
@@ -571,18 +721,12 @@ func (q *ListQuery) matches(u *User, names map[string]bool) bool {
 	if q.AgreedSince != nil && (u.AgreementDate == nil || u.AgreementDate.Before(*q.AgreedSince)) {
 		return false
 	}
-	if q.Keyword != "" {
-		s := strings.ToLower(q.Keyword)
-		if !strings.Contains(strings.ToLower(u.FullName()), s) && !strings.Contains(u.Username, s) &&
-			!strings.Contains(strings.ToLower(u.Email), s) {
-			return false
-		}
-	}
-	if q.Search != "" {
-		s := strings.ToLower(q.Search)
-		if !strings.Contains(strings.ToLower(u.FirstName), s) && !strings.Contains(strings.ToLower(u.LastName), s) &&
-			!strings.Contains(u.Username, s) && !strings.Contains(strings.ToLower(u.Email), s) {
-			return false
+	if ss := q.searches(); len(ss) > 0 {
+		text := searchTextOf(u)
+		for _, s := range ss {
+			if !text.matches(s.group, s.tokens) {
+				return false
+			}
 		}
 	}
 	return true
@@ -622,20 +766,32 @@ func (q *ListQuery) inMemory(candidates []*User) *ListResult {
 	return res
 }
 
-// listPlan is how a query is answered.
-type listPlan int
+// planKind is how a query is answered.
+type planKind int
 
 const (
-	planClaims  listPlan = iota // email/username filters: claims, then the users
-	planIndexed                 // a count item and one Query
+	planClaims  planKind = iota // email/username filters: claims, then the users
+	planIndexed                 // a count item, one Query (and, for an entry list, one BatchGetItem)
+	planEntries                 // index entries read whole, checked, then the page's users
 	planScan                    // a whole index partition, filtered in memory
 )
 
-// plan picks how to answer q and the list it reads.
-func (q *ListQuery) plan() (listPlan, userList) {
-	if q.Email != "" || q.Username != "" || q.listByClaims() {
-		return planClaims, listAll
-	}
+// listPlan is how a query is answered and what it reads.
+type listPlan struct {
+	kind planKind
+	// list is the list of planIndexed and planScan.
+	list userList
+	// candidates are the entry lists planEntries may read (their counts
+	// ride in the first request; the smallest wins), and word the longest
+	// search word of three letters or more, read from WordStart instead
+	// when no list is small.
+	candidates []userList
+	word       string
+}
+
+// flagLists are the lists of q's boolean filters, the likely narrowest
+// first.
+func (q *ListQuery) flagLists() []userList {
 	var bools []userList
 	if q.IsStaff != nil && *q.IsStaff {
 		bools = append(bools, staffList(true))
@@ -656,16 +812,146 @@ func (q *ListQuery) plan() (listPlan, userList) {
 	if q.IsSupport != nil && !*q.IsSupport {
 		bools = append(bools, supportList(false))
 	}
+	return bools
+}
+
+// exactList is the entry list of an exact filter: by the first boolean
+// filter q has (is_active, is_staff, is_support), else any flags.
+func (q *ListQuery) exactList(field, value string) userList {
+	id := exactListID(field, Fold(value))
+	switch {
+	case q.IsActive != nil:
+		return entryList(id+"|a"+flagValue(*q.IsActive), IndexEntryActive, "x1")
+	case q.IsStaff != nil:
+		return entryList(id+"|s"+flagValue(*q.IsStaff), IndexEntryStaff, "x2")
+	case q.IsSupport != nil:
+		return entryList(id+"|p"+flagValue(*q.IsSupport), IndexEntrySupport, "x3")
+	}
+	return entryList(id, IndexEntryAny, "x0")
+}
+
+func (q *ListQuery) nFlags() int {
+	n := 0
+	for _, b := range []*bool{q.IsActive, q.IsStaff, q.IsSupport} {
+		if b != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// plan picks how to answer q and what it reads.
+func (q *ListQuery) plan() listPlan {
+	if q.Email != "" || q.Username != "" || q.listByClaims() {
+		return listPlan{kind: planClaims, list: listAll}
+	}
+	bools := q.flagLists()
 	l := listAll
 	if len(bools) > 0 {
 		l = bools[0] // the likely narrowest partition
 	}
-	byUsername := len(q.Order) == 0 || (len(q.Order) == 1 && q.Order[0].Field == "username")
-	if byUsername && len(bools) <= 1 && len(q.UsernameList) == 0 && len(q.Contains) == 0 && len(q.Exact) == 0 &&
-		q.JoinedSince == nil && q.ModifiedSince == nil && q.AgreedSince == nil && q.Search == "" && q.Keyword == "" {
-		return planIndexed, l
+	ss := q.searches()
+	others := len(q.UsernameList) > 0 || len(q.Contains) > 0 || q.JoinedSince != nil || q.ModifiedSince != nil || q.AgreedSince != nil
+	if !others && len(q.Exact) == 0 && len(ss) == 0 {
+		switch {
+		case q.byUsername() && len(bools) <= 1:
+			return listPlan{kind: planIndexed, list: l}
+		case q.byJoined() && len(bools) == 0:
+			return listPlan{kind: planIndexed, list: listJoined}
+		}
 	}
-	return planScan, l
+	if !others && q.byUsername() {
+		if len(q.Exact) == 1 && len(ss) == 0 && q.nFlags() <= 1 {
+			for f, v := range q.Exact {
+				return listPlan{kind: planIndexed, list: q.exactList(f, v)}
+			}
+		}
+		if len(q.Exact) == 0 && len(ss) == 1 && ss[0].group == groupQuery && len(ss[0].tokens) == 1 &&
+			utf8.RuneCountInString(ss[0].tokens[0]) <= 2 && q.nFlags() == 0 {
+			return listPlan{kind: planIndexed, list: prefixList(ss[0].tokens[0])}
+		}
+	}
+	if len(q.Exact) > 0 || len(ss) > 0 {
+		p := listPlan{kind: planEntries}
+		for _, f := range slices.Sorted(maps.Keys(q.Exact)) {
+			p.candidates = append(p.candidates, q.exactList(f, q.Exact[f]))
+		}
+		for _, s := range ss {
+			for _, t := range s.tokens {
+				if utf8.RuneCountInString(t) <= 2 {
+					p.candidates = append(p.candidates, prefixList(t))
+				} else if len(t) > len(p.word) {
+					p.word = t
+				}
+			}
+		}
+		// Their counts ride in the first request's BatchGetItem, beside
+		// the caller: at most maxCandidates lists.
+		p.candidates = p.candidates[:min(len(p.candidates), maxCandidates)]
+		return p
+	}
+	return listPlan{kind: planScan, list: l}
+}
+
+// maxCandidates bounds the lists whose counts a query reads to pick the
+// smallest (the exact filters first, then the short search words).
+const maxCandidates = 6
+
+// countKeysOf are the keys of every shard of lists' counts.
+func (st *store) countKeysOf(lists ...userList) []map[string]types.AttributeValue {
+	var keys []map[string]types.AttributeValue
+	for _, l := range lists {
+		keys = append(keys, st.countKeys(l.id)...)
+	}
+	return keys
+}
+
+// countOf is list l's count, summed over its shards among the items read.
+func countOf(got []map[string]types.AttributeValue, l userList) listCounts {
+	return sumCounts(l.id, got)
+}
+
+// DefaultListScanLimit is how many users a list may read whole to filter or
+// order them in memory (config LIST_SCAN_LIMIT).
+const DefaultListScanLimit = 20_000
+
+func (s *Service) scanLimit() int {
+	if s.cfg.ListScanLimit > 0 {
+		return s.cfg.ListScanLimit
+	}
+	return DefaultListScanLimit
+}
+
+// errNeedFilter answers a list that would read more than the scan limit.
+func errNeedFilter(q *ListQuery, n int64, limit int) error {
+	what := "more than " + strconv.Itoa(limit)
+	if n > 0 {
+		what = strconv.FormatInt(n, 10) + " (more than " + strconv.Itoa(limit) + ")"
+	}
+	// The parameter at fault: the ordering, else the first unindexed filter.
+	field := "o"
+	switch {
+	case !q.byUsername() && !q.byJoined():
+	case len(q.Contains) > 0:
+		field = slices.Sorted(maps.Keys(q.Contains))[0]
+	case q.JoinedSince != nil:
+		field = "date_joined"
+	case q.ModifiedSince != nil:
+		field = "modified"
+	case q.AgreedSince != nil:
+		field = "agreement_date"
+	case len(q.UsernameList) > 0:
+		field = "username_list"
+	case q.nFlags() > 1:
+		field = "is_active"
+	case len(q.searches()) > 0:
+		field = "query"
+	}
+	e := httpapi.Invalid(map[string][]string{field: {"Too many users to read for this: add a filter answered from an index, or order by username or date_joined."}})
+	e.Message = "This list would read " + what + " users to filter or order them: " +
+		"order by username, -username, date_joined or -date_joined, or narrow it with an indexed filter " +
+		"(is_active, is_staff, is_support, " + strings.Join(ExactFilters, ", ") + ", or a longer query, user_keyword, full_name, first_name or last_name)."
+	return e
 }
 
 // listByClaims reports whether username_list is read through its claims:
@@ -709,30 +995,36 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 	if q.PageSize < 1 {
 		q.PageSize = DefaultPageSize
 	}
-	plan, l := q.plan()
+	p := q.plan()
 	var extra []map[string]types.AttributeValue
-	switch plan {
+	switch p.kind {
 	case planClaims:
 		extra = q.claimKeys()
-	case planIndexed:
-		extra = s.st.countKeys(l.id)
+	case planIndexed, planScan:
+		extra = s.st.countKeysOf(p.list)
+	case planEntries:
+		// Every shard of each candidate's count rides beside the caller in
+		// one BatchGetItem (100 keys at most).
+		p.candidates = p.candidates[:min(len(p.candidates), max(1, maxClaimLookups/s.st.shards()))]
+		extra = s.st.countKeysOf(p.candidates...)
 	}
 	// The list's own reads ride in the authentication's read.
 	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
 	auth := *s
 	auth.st.db = pf
-	p, err := auth.Authenticate(ctx, authorization)
+	principal, err := auth.Authenticate(ctx, authorization)
 	if err != nil {
 		return nil, err
 	}
-	if !p.User.IsStaff && !p.User.IsSupport {
-		return q.inMemory([]*User{p.User}), nil
+	if !principal.User.IsStaff && !principal.User.IsSupport {
+		return q.inMemory([]*User{principal.User}), nil
 	}
 	got, err := pf.results(ctx)
 	if err != nil {
 		return nil, err
 	}
-	switch plan {
+	limit := s.scanLimit()
+	switch p.kind {
 	case planClaims:
 		us, err := s.st.claimedUsers(ctx, q, got)
 		if err != nil {
@@ -740,18 +1032,110 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 		}
 		return q.inMemory(us), nil
 	case planIndexed:
-		c := sumCounts(l.id, got)
-		us, err := s.st.indexedPage(ctx, l, c, q)
+		c := countOf(got, p.list)
+		us, err := s.st.indexedPage(ctx, p.list, c, q)
 		if err != nil {
 			return nil, err
 		}
 		return &ListResult{Users: us, Total: int(c.total)}, nil
+	case planEntries:
+		return s.st.entriesPage(ctx, q, p, got, limit)
 	}
-	us, err := s.st.queryList(ctx, l, "", 0, -1)
+	if c := countOf(got, p.list); c.total > int64(limit) {
+		return nil, errNeedFilter(&q, c.total, limit)
+	}
+	us, err := s.st.queryList(ctx, p.list, "", 0, -1)
 	if err != nil {
 		return nil, err
 	}
 	return q.inMemory(us), nil
+}
+
+// wordFirst: a search word is read from WordStart rather than from a list
+// with a count when the smallest such list holds more users than this (a
+// Query reads about this many entries).
+const wordFirst = 2_000
+
+// entriesPerUser: a list may read this many index entries for every user it
+// may read whole. One: an entry is a third of a user's size, but a refused
+// read (a word nearly everyone has) should cost little before its 400.
+const entriesPerUser = 1
+
+// entriesPage answers a planEntries query: it reads the smallest candidate
+// list (or the entries of the longest search word) whole, checks each entry
+// against q, and reads the page's users; with filters an entry cannot
+// answer, it reads every matching user (at most limit/20) and filters those.
+func (st *store) entriesPage(ctx context.Context, q ListQuery, p listPlan, got []map[string]types.AttributeValue, limit int) (*ListResult, error) {
+	var best *userList
+	var bestN int64
+	for i, l := range p.candidates {
+		if n := countOf(got, l).total; best == nil || n < bestN {
+			best, bestN = &p.candidates[i], n
+		}
+	}
+	// The limit on entries read (see entriesPerUser).
+	entryLimit := entriesPerUser * limit
+	var es []entry
+	var err error
+	switch {
+	case best != nil && (p.word == "" || bestN <= wordFirst):
+		if bestN > int64(entryLimit) {
+			return nil, errNeedFilter(&q, bestN, entryLimit)
+		}
+		if bestN == 0 {
+			return &ListResult{}, nil
+		}
+		es, err = st.queryEntries(ctx, best.index, best.attr, best.value, "", "", 0, -1, entryLimit)
+	default:
+		w := truncKey(p.word)
+		es, err = st.queryEntries(ctx, IndexWordStart, "wp", "w:"+runePrefix(w, 2), w, "", 0, -1, entryLimit)
+	}
+	if errors.Is(err, errTooMany) {
+		return nil, errNeedFilter(&q, 0, entryLimit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ss := q.searches()
+	seen := map[string]bool{}
+	var keep []entry
+	for _, e := range es {
+		if !seen[e.uuid] && q.entryMatches(e, ss) {
+			seen[e.uuid] = true
+			keep = append(keep, e)
+		}
+	}
+	if q.needsUsers() {
+		if fetch := max(100, limit/20); len(keep) > fetch {
+			return nil, errNeedFilter(&q, int64(len(keep)), fetch)
+		}
+		us, err := st.usersByID(ctx, entryIDs(keep))
+		if err != nil {
+			return nil, err
+		}
+		return q.inMemory(us), nil
+	}
+	slices.SortFunc(keep, func(a, b entry) int { return strings.Compare(a.username, b.username) })
+	if len(q.Order) == 1 && q.Order[0].Desc {
+		slices.Reverse(keep)
+	}
+	res := &ListResult{Total: len(keep)}
+	if off := (q.Page - 1) * q.PageSize; off < len(keep) {
+		us, err := st.usersByID(ctx, entryIDs(keep[off:min(off+q.PageSize, len(keep))]))
+		if err != nil {
+			return nil, err
+		}
+		res.Users = us
+	}
+	return res, nil
+}
+
+func entryIDs(es []entry) []string {
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.uuid
+	}
+	return ids
 }
 
 // claimedUsers reads the users that hold the claims q names, each claim
@@ -815,6 +1199,11 @@ func (st *store) claimedUsers(ctx context.Context, q ListQuery, got []map[string
 	if err != nil {
 		return nil, err
 	}
+	return unmarshalUsers(items)
+}
+
+// unmarshalUsers reads the user items among items.
+func unmarshalUsers(items []map[string]types.AttributeValue) ([]*User, error) {
 	var us []*User
 	for _, it := range items {
 		if pk, _ := it["pk"].(*types.AttributeValueMemberS); pk == nil || !strings.HasPrefix(pk.Value, userPrefix) {
@@ -928,7 +1317,16 @@ func (st *store) indexedPage(ctx context.Context, l userList, c listCounts, q Li
 	if !ok {
 		return nil, nil
 	}
-	us, err := st.queryList(ctx, l, bucket, skip, count)
+	var us []*User
+	var err error
+	if l.entries {
+		var es []entry
+		if es, err = st.queryEntries(ctx, l.index, l.attr, l.value, "", bucket, skip, count, 0); err == nil {
+			us, err = st.usersByID(ctx, entryIDs(es))
+		}
+	} else {
+		us, err = st.queryList(ctx, l, bucket, skip, count)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -946,7 +1344,7 @@ func (st *store) queryList(ctx context.Context, l userList, from string, skip, c
 	vals := map[string]types.AttributeValue{":k": str(l.value)}
 	cond := "#k = :k"
 	if from != "" {
-		names["#u"] = "username"
+		names["#u"] = l.sortAttr
 		vals[":from"] = str(from)
 		cond += " AND #u >= :from"
 	}

@@ -44,7 +44,29 @@ func ParseIfMatch(h string) (version int64, ok bool, err error) {
 // Only the fields sent are written, so two PATCHes of different fields at
 // once both persist; ifMatch, when given, makes the write conditional on the
 // version the client read.
+//
+// Without ifMatch, a write that lost a race with another change of the
+// target's indexed fields (two PATCHes of different fields at once: each
+// moves the list index entries, which hold both) is made again on a fresh
+// read, while the credential epoch is the one read (retryRaced).
 func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInput, put bool, ifMatch string) (*User, error) {
+	for attempt := 0; ; attempt++ {
+		nu, err := s.updateOnce(ctx, actor, target, in, put, ifMatch)
+		if !errors.Is(err, errRaced) {
+			return nu, err
+		}
+		fresh, err := s.retryRaced(ctx, target, attempt)
+		if err != nil {
+			return nil, err
+		}
+		if actor.UUID == target.UUID {
+			actor = fresh
+		}
+		target = fresh
+	}
+}
+
+func (s *Service) updateOnce(ctx context.Context, actor, target *User, in ProfileInput, put bool, ifMatch string) (*User, error) {
 	want, hasVersion, err := ParseIfMatch(ifMatch)
 	if err != nil {
 		return nil, err
@@ -263,7 +285,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 				return nil, httpapi.PreconditionFailed()
 			}
 			if relisted || emailChanged || usernameChanged || slugChanged {
-				return nil, errListingRace()
+				return nil, errRaced
 			}
 			return nil, httpapi.NotFound("")
 		}
@@ -365,6 +387,9 @@ func (st *store) transactUpdate(ctx context.Context, u *User, upd expression.Upd
 	item, err := st.userUpdate(u, upd, cond)
 	if err != nil {
 		return nil, err
+	}
+	if n := 1 + len(others); n > maxTransactItems {
+		return nil, errTooManyIndexItems(n)
 	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append([]types.TransactWriteItem{item}, others...)})
 	if err != nil {

@@ -124,21 +124,46 @@ func (s *Service) PullRemote(ctx context.Context, target *User, c remote.Claims)
 	upd = upd.Set(expression.Name("remote_sub"), expression.Value(sub))
 	cond := expression.Name("username").Equal(expression.Value(target.Username)).And(
 		expression.AttributeNotExists(expression.Name("remote_sub")).Or(expression.Name("remote_sub").Equal(expression.Value(sub))))
+	// The fields written move the account's index entries (list.go).
+	after := *target
+	for _, f := range fields {
+		switch f {
+		case "first_name":
+			after.FirstName = next.FirstName
+		case "last_name":
+			after.LastName = next.LastName
+		case "native_name":
+			after.NativeName = next.NativeName
+		case "job_title":
+			after.JobTitle = next.JobTitle
+		case "phone_number":
+			after.PhoneNumber = next.PhoneNumber
+		case "organization":
+			after.Organization = next.Organization
+		}
+	}
+	upd, cond, idx, _ := s.st.listingWrite(target, &after, upd, cond)
 	if target.RemoteSub == sub {
-		u, err := s.st.update(ctx, target, upd, cond)
+		var u *User
+		var err error
+		if len(idx) > 0 {
+			u, err = s.st.transactUpdate(ctx, target, upd, cond, idx)
+		} else {
+			u, err = s.st.update(ctx, target, upd, cond)
+		}
 		if errors.Is(err, errConditionFailed) {
 			return nil, s.pullRaced(ctx, target.UUID, sub)
 		}
 		return u, err
 	}
-	return s.linkRemote(ctx, target, sub, upd, cond)
+	return s.linkRemote(ctx, target, sub, upd, cond, idx)
 }
 
 // linkRemote writes an account's first pull with the claim that links sub
 // to it, in one transaction. A claim whose holder no longer exists (an
 // account deleted while it was being linked, or an unactivated one that
 // expired) is taken over; one held by an existing account is a 409.
-func (s *Service) linkRemote(ctx context.Context, target *User, sub string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*User, error) {
+func (s *Service) linkRemote(ctx context.Context, target *User, sub string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, idx []types.TransactWriteItem) (*User, error) {
 	id := target.UUID
 	item, err := s.st.userUpdate(target, upd, cond)
 	if err != nil {
@@ -147,7 +172,7 @@ func (s *Service) linkRemote(ctx context.Context, target *User, sub string, upd 
 	stale := ""
 	for range 3 { // each round follows a holder that went away; more is a pathological race
 		_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: []types.TransactWriteItem{item, s.st.takeSubClaim(sub, id, stale)}})
+			TransactItems: append([]types.TransactWriteItem{item, s.st.takeSubClaim(sub, id, stale)}, idx...)})
 		if err == nil {
 			u, err := s.st.get(ctx, id)
 			if errors.Is(err, ErrNotFound) {

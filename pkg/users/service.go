@@ -296,7 +296,7 @@ func (st *store) createAs(ctx context.Context, u *User, now time.Time, replace b
 	}
 	claims := []map[string]types.AttributeValue{emailKey(u.Email), usernameKey(u.Username)}
 	// An account created active is listed at once (list.go); sign-up's is not.
-	counts := st.countItems(nil, u)
+	counts := append(st.countItems(nil, u), st.entryItems(nil, u)...)
 	for attempt := 0; ; attempt++ {
 		item, err := st.marshalUser(u)
 		if err != nil {

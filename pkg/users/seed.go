@@ -13,13 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// SeedListed stores active accounts in bulk for scale tests, exactly as
+// SeedListed stores active accounts in bulk for scale tests and the
+// benchmark (not for the service's own use), exactly as
 // create stores an account made active (AdminCreate): the user's item with
 // its list index keys (marshalUser), its email and username claims
-// (claimItem), and the list counts (countDeltas, countUpdate, on the shard
-// shardFor picks for each user, of the default number of shards), only
-// written with BatchWriteItem and summed per list shard instead of one
-// transaction each.
+// (claimItem), its index entries (indexEntries) and the list counts
+// (countDeltas, countUpdate, on the shard shardFor picks for each user, of
+// the default number of shards), only written with BatchWriteItem and
+// summed per list shard instead of one transaction each.
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
 	st := store{table: table}
 	var reqs []types.WriteRequest
@@ -36,7 +37,9 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 		if err != nil {
 			return err
 		}
-		for _, it := range []map[string]types.AttributeValue{item, claimItem(emailKey(u.Email), u.UUID, 0), claimItem(usernameKey(u.Username), u.UUID, 0)} {
+		items := append([]map[string]types.AttributeValue{item, claimItem(emailKey(u.Email), u.UUID, 0), claimItem(usernameKey(u.Username), u.UUID, 0)},
+			indexEntries(u)...)
+		for _, it := range items {
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 		}
 		for id, bs := range countDeltas(nil, u) {
@@ -83,22 +86,45 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
 		return err
 	}
-	for k, bs := range deltas {
-		// In chunks: an update expression holds at most 4 KB.
-		for chunk := range slices.Chunk(slices.Sorted(maps.Keys(bs)), 100) {
-			part := map[string]int64{}
-			for _, b := range chunk {
-				part[b] = bs[b]
+	// The count shards, eight at a time.
+	keys := make(chan shardOf)
+	uerrs := make(chan error, 8)
+	var uwg sync.WaitGroup
+	for range 8 {
+		uwg.Add(1)
+		go func() {
+			defer uwg.Done()
+			for k := range keys {
+				// In chunks: an update expression holds at most 4 KB.
+				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[k])), 100) {
+					part := map[string]int64{}
+					for _, b := range chunk {
+						part[b] = deltas[k][b]
+					}
+					u := countUpdate(table, k.list, k.shard, part)
+					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
+						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
+						uerrs <- err
+						return
+					}
+				}
 			}
-			u := countUpdate(table, k.list, k.shard, part)
-			if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
-				UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-				ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
-				return err
-			}
+		}()
+	}
+	for k := range deltas {
+		select {
+		case keys <- k:
+		case err := <-uerrs:
+			close(keys)
+			uwg.Wait()
+			return err
 		}
 	}
-	return nil
+	close(keys)
+	uwg.Wait()
+	close(uerrs)
+	return errors.Join(slices.Collect(chanValues(uerrs))...)
 }
 
 func chanValues(c chan error) func(func(error) bool) {
