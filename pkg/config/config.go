@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +57,21 @@ type Config struct {
 	Branding Branding
 }
 
+// logLevel reads LOG_LEVEL: one of the template's LogLevel values, or
+// empty for INFO (slog's own parser also takes "debug" and "INFO+2", which
+// the template does not).
+func logLevel(v string) (slog.Level, error) {
+	switch v {
+	case "":
+		return slog.LevelInfo, nil
+	case "DEBUG", "INFO", "WARN", "ERROR":
+		var l slog.Level
+		err := l.UnmarshalText([]byte(v))
+		return l, err
+	}
+	return 0, fmt.Errorf("config: LOG_LEVEL %q must be DEBUG, INFO, WARN or ERROR", v)
+}
+
 // MaxTokenLifetime bounds a user's token_lifetime.
 const MaxTokenLifetime = 30 * 24 * time.Hour
 
@@ -64,12 +79,12 @@ const MaxTokenLifetime = 30 * 24 * time.Hour
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:           strings.TrimSpace(getenv("TABLE_NAME")),
-		MailFrom:            strings.TrimSpace(getenv("MAIL_FROM")),
-		PublicURL:           strings.TrimRight(strings.TrimSpace(getenv("PUBLIC_URL")), "/"),
-		SupportEmail:        strings.TrimSpace(getenv("SUPPORT_EMAIL")),
-		ActivationLinkBase:  strings.TrimSpace(getenv("ACTIVATION_LINK_BASE")),
-		ResetLinkBase:       strings.TrimSpace(getenv("RESET_LINK_BASE")),
-		EmailChangeLinkBase: strings.TrimSpace(getenv("EMAIL_CHANGE_LINK_BASE")),
+		MailFrom:            getenv("MAIL_FROM"),
+		PublicURL:           getenv("PUBLIC_URL"),
+		SupportEmail:        getenv("SUPPORT_EMAIL"),
+		ActivationLinkBase:  getenv("ACTIVATION_LINK_BASE"),
+		ResetLinkBase:       getenv("RESET_LINK_BASE"),
+		EmailChangeLinkBase: getenv("EMAIL_CHANGE_LINK_BASE"),
 		TokenKey:            getenv("TOKEN_KEY"),
 		TokenKeySecretARN:   strings.TrimSpace(getenv("TOKEN_KEY_SECRET_ARN")),
 		Region:              strings.TrimSpace(getenv("AWS_REGION")),
@@ -92,16 +107,29 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(missing) > 0 {
 		return c, fmt.Errorf("config: missing required environment variable(s): %s", strings.Join(missing, ", "))
 	}
-	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "") {
-		return c, fmt.Errorf("config: PUBLIC_URL %q must be an absolute http(s) URL without query or fragment", c.PublicURL)
+	if !MailFromPattern.MatchString(c.MailFrom) {
+		return c, fmt.Errorf("config: MAIL_FROM %q must be an address or Name <address> (%s)", c.MailFrom, MailFromPattern)
 	}
+	for _, u := range []struct {
+		name, v string
+		re      *regexp.Regexp
+	}{
+		{"PUBLIC_URL", c.PublicURL, PublicURLPattern},
+		{"ACTIVATION_LINK_BASE", c.ActivationLinkBase, LinkPattern},
+		{"RESET_LINK_BASE", c.ResetLinkBase, LinkPattern},
+		{"EMAIL_CHANGE_LINK_BASE", c.EmailChangeLinkBase, LinkPattern},
+	} {
+		if err := checkURL(u.name, u.v, u.re); err != nil {
+			return c, err
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.TokenKey != "" && len(c.TokenKey) < 16 {
 		return c, errors.New("config: TOKEN_KEY must be at least 16 characters")
 	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, fmt.Errorf("config: LOG_LEVEL %q: %w", v, err)
-		}
+	var err error
+	if c.LogLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
+		return c, err
 	}
 	rl, err := loadRateLimits(getenv)
 	if err != nil {
