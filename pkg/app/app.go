@@ -25,6 +25,7 @@ import (
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
 	"github.com/example/accounts/pkg/users"
@@ -52,6 +53,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		out = os.Stdout
 	}
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	rec := metrics.New(out, cfg.MetricsNamespace)
 
 	var loadOpts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" { // else the SDK's own chain (~/.aws/config) decides
@@ -86,7 +88,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 			}
 		})}
 	}
-	svc := users.New(db, cfg, sender, tokenSealer(cfg, awsCfg), log)
+	svc := users.New(db, cfg, metrics.Sender{Sender: sender, Metrics: rec}, tokenSealer(cfg, awsCfg), log)
+	svc.Metrics = rec
 	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg), Images: imageStore(cfg, awsCfg)}, nil
 }
 

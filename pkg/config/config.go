@@ -46,8 +46,11 @@ type Config struct {
 
 	RateLimits RateLimits
 
-	LogLevel      slog.Level    // LOG_LEVEL
-	TokenLifetime time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
+	LogLevel slog.Level // LOG_LEVEL
+	// MetricsNamespace is the CloudWatch namespace of the EMF metrics
+	// (METRICS_NAMESPACE: the stack's name on AWS; empty = UserAccounts).
+	MetricsNamespace string
+	TokenLifetime    time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
 
 	// Remote is the remote identity source of pull_remote_user; its URL is
 	// empty when none is configured.
@@ -92,6 +95,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SESEndpoint:         strings.TrimSpace(getenv("SES_ENDPOINT")),
 		S3Endpoint:          strings.TrimSpace(getenv("S3_ENDPOINT")),
 		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
+		MetricsNamespace:    strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 		TokenLifetime:       12 * time.Hour,
 	}
 	var missing []string

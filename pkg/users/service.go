@@ -21,6 +21,7 @@ import (
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/secret"
 )
 
@@ -46,6 +47,9 @@ type Service struct {
 	Now func() time.Time
 	// full is shared by the copies List makes (ratelimit.go fullWindows).
 	full *fullWindows
+	// Metrics counts sign-ups, activations, logins, failed logins and
+	// lockouts (EMF lines; nil counts nothing).
+	Metrics *metrics.Recorder
 }
 
 // New builds the service. sealer returns the token sealer, loading its key
@@ -225,6 +229,7 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 	if err := s.st.create(ctx, u, now); err != nil {
 		return nil, err
 	}
+	s.Metrics.Count(ctx, metrics.SignUps, 1)
 	s.send(ctx, u.UUID, s.mailsFor(u).activation(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/account/activate", code.Value)))
 	return u, nil
 }
@@ -566,6 +571,7 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	u.FailedLogins, u.LockedUntil = 0, 0
 	u.Version++
 	u.Modified = now
+	s.Metrics.Count(ctx, metrics.Activations, 1)
 	return u, nil
 }
 
