@@ -101,7 +101,10 @@ func (p *parameter) accepts(v string, match func(pattern, v string) bool) bool {
 // templateOnly are the parameters that reach no function's environment (the
 // template itself uses them), with why; CloudFormation checks them against
 // its own rules, so they need no agreement with pkg/config.
-var templateOnly = map[string]string{}
+var templateOnly = map[string]string{
+	"LogRetentionInDays": "the log groups' retention",
+	"AlarmTopicArn":      "where the alarms notify",
+}
 
 // sample is a value of a parameter and whether both the template and the
 // code must take it.
