@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/example/accounts/pkg/config"
@@ -39,5 +40,16 @@ func TestBrandingValues(t *testing.T) {
 				t.Fatalf("defaults: %+v", cfg.Branding)
 			}
 		})
+	}
+}
+
+// Variables names every setting Load reads, the conditional ones (the
+// remote source's, read only with a URL) included.
+func TestVariables(t *testing.T) {
+	vars := config.Variables()
+	for _, want := range []string{"TABLE_NAME", "MAIL_FROM", "RATE_LIMIT_LOGIN", "REMOTE_IDP_NAME", "REMOTE_USERINFO_TIMEOUT_MS", "METRICS_NAMESPACE", "SUPPORT_EMAIL", "LOG_LEVEL"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("Variables() = %v lacks %s", vars, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -156,4 +157,25 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// Variables lists, sorted, every environment variable Load reads: the
+// settings a deployed function's environment must cover (the SAM
+// translator test checks template.yaml against it).
+func Variables() []string {
+	// Valid required settings and a remote source, so that Load reads on
+	// to the end, the remote source's settings included.
+	probe := map[string]string{"TABLE_NAME": "t", "MAIL_FROM": "a@b.example", "TOKEN_KEY": "0123456789abcdef0123",
+		"REMOTE_USERINFO_URL": "https://idp.example.org/{username}", "REMOTE_USERINFO_TOKEN": "t"}
+	seen := map[string]bool{}
+	_, _ = Load(func(k string) string {
+		seen[k] = true
+		return probe[k]
+	})
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
