@@ -73,6 +73,7 @@ func GrantedDynamoActions() (map[string]map[string]bool, error) {
 	}
 	return out, nil
 }
+
 // CheckIAMPolicies compares, after a whole suite has run, the DynamoDB
 // actions each endpoint used with what its function's policy grants: a used
 // action that is not granted would fail in AWS; a granted action that no
