@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/google/uuid"
 
 	"github.com/example/accounts/pkg/api"
@@ -149,7 +151,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	appOpts := opts.App
 	appOpts.LogOutput = e.Logs
-	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware, e.Actions.Middleware)
+	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware)
+	// The IAM actions of every client's requests (DynamoDB, SES, S3).
+	appOpts.AWSOptions = append(appOpts.AWSOptions, awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.Actions.Middleware}))
 	if e.API, err = app.New(ctx, e.Config, appOpts); err != nil {
 		e.Close()
 		return nil, err
