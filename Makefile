@@ -28,9 +28,12 @@ FUNCTIONS := \
 	PasswordResetFunction:password-reset \
 	PasswordResetConfirmFunction:password-reset-confirm \
 	PullRemoteUserFunction:pull-remote-user \
+	ResendMailsFunction:resend-mails \
 	PagesFunction:pages \
 	GetImageFunction:get-image \
-	SchemaFunction:schema
+	SchemaFunction:schema \
+	StreamFunction:stream \
+	MailFeedbackFunction:mail-feedback
 
 # Lambda provided.al2023 on arm64: a static binary named bootstrap.
 LAMBDA_GOENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0

@@ -38,6 +38,10 @@ type Prices struct {
 		PerThousand float64  `json:"per_thousand_emails"`
 		Sources     []string `json:"sources"`
 	} `json:"ses"`
+	EventBridge struct {
+		PerMillionEvents float64  `json:"per_million_events"`
+		Sources          []string `json:"sources"`
+	} `json:"eventbridge"`
 	SecretsManager struct {
 		PerSecretMonth float64  `json:"per_secret_month"`
 		Sources        []string `json:"sources"`

@@ -134,6 +134,12 @@ func run(s settings) error {
 	}
 	res.Operations = ops
 	res.Notes = append(res.Notes, notes...)
+
+	logf("the stream path: 30 sign-ups, each timed to its mail")
+	if res.Stream, err = st.streamPath(ctx, 30); err != nil {
+		return err
+	}
+	st.streamTotals(res.Stream)
 	if err := st.calls.modelErr; err != nil {
 		res.Notes = append(res.Notes, "some transactions were priced with DynamoDB Local's own units: "+err.Error())
 	}
@@ -146,6 +152,9 @@ func run(s settings) error {
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
 	res.Cost = costModel(prices, memory, res.Operations)
+	if res.Stream != nil {
+		res.Stream.PerThousand = streamCost(prices, memory, res.Stream)
+	}
 	res.Targets = targets(res)
 	if err := writeJSON(inRoot(root, s.results), res); err != nil {
 		return err
@@ -188,6 +197,7 @@ type Results struct {
 	DynamoDBLocal []Calibration `json:"dynamodb_local_transaction_units"`
 	HashMS        float64       `json:"hash_ms"`
 	Abuse         *Abuse        `json:"abuse,omitempty"`
+	Stream        *StreamPath   `json:"stream,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
 	Notes         []string      `json:"notes,omitempty"`

@@ -73,10 +73,69 @@ var wantStatus = map[string]int{
 	"pages":  http.StatusOK,
 }
 
-// function is one Makefile FUNCTIONS entry with its template routes.
+// function is one Makefile FUNCTIONS entry with its template routes, or,
+// for a trigger, the type of its event source (DynamoDB, SNS, Schedule).
 type function struct {
 	ID, Dir string
 	Routes  []localstack.Route
+	Trigger string
+}
+
+// triggers are the handlers of the trigger functions, by logical id: they
+// take the event of their source, not an HTTP request, and are built by
+// app.NewStream and app.NewFeedback rather than app.Handlers.
+func triggers(t *testing.T) map[string]func(ctx context.Context, raw []byte) ([]byte, error) {
+	t.Helper()
+	stream, err := app.NewStream(context.Background(), env.Config, app.Options{LogOutput: &testenv.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedback, err := app.NewFeedback(context.Background(), env.Config, app.Options{LogOutput: &testenv.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]func(ctx context.Context, raw []byte) ([]byte, error){
+		"StreamFunction": func(ctx context.Context, raw []byte) ([]byte, error) {
+			var ev events.DynamoDBEvent
+			if err := strictJSON(raw, &ev); err != nil {
+				return nil, err
+			}
+			res, err := stream.Handle(ctx, ev)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(res)
+		},
+		"MailFeedbackFunction": func(ctx context.Context, raw []byte) ([]byte, error) {
+			var ev events.SNSEvent
+			if err := strictJSON(raw, &ev); err != nil {
+				return nil, err
+			}
+			return []byte("null"), feedback.Handle(ctx, ev)
+		},
+	}
+}
+
+func strictJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// checkTriggerAnswer checks a trigger's answer to its sample: a stream
+// batch with no failed record, an SNS delivery without error.
+func checkTriggerAnswer(t *testing.T, f function, payload []byte) {
+	t.Helper()
+	if f.Trigger != "DynamoDB" {
+		return
+	}
+	var res events.DynamoDBEventResponse
+	if err := json.Unmarshal(payload, &res); err != nil {
+		t.Fatalf("%s: the answer is not a batch response: %v: %s", f.ID, err, payload)
+	}
+	if len(res.BatchItemFailures) != 0 {
+		t.Errorf("%s: the sample batch reports failed records: %s", f.ID, payload)
+	}
 }
 
 // makeEntry is one "LogicalId:dir" word of the Makefile's FUNCTIONS.
@@ -118,26 +177,51 @@ func makefileFunctions(path string) ([]makeEntry, error) {
 // templateFunctionIDs lists the AWS::Serverless::Function resources,
 // including any without an HttpApi route (which ParseTemplate cannot show).
 func templateFunctionIDs(path string) ([]string, error) {
+	fns, err := templateFunctions(path)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for id := range fns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// templateFunctions maps each AWS::Serverless::Function to the type of its
+// first non-HttpApi event ("" for an HTTP function).
+func templateFunctions(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var doc struct {
 		Resources map[string]struct {
-			Type string `yaml:"Type"`
+			Type       string `yaml:"Type"`
+			Properties struct {
+				Events map[string]struct {
+					Type string `yaml:"Type"`
+				} `yaml:"Events"`
+			} `yaml:"Properties"`
 		} `yaml:"Resources"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var ids []string
+	out := map[string]string{}
 	for id, r := range doc.Resources {
-		if r.Type == "AWS::Serverless::Function" {
-			ids = append(ids, id)
+		if r.Type != "AWS::Serverless::Function" {
+			continue
+		}
+		out[id] = ""
+		for _, ev := range r.Properties.Events {
+			if ev.Type != "HttpApi" {
+				out[id] = ev.Type
+			}
 		}
 	}
-	slices.Sort(ids)
-	return ids, nil
+	return out, nil
 }
 
 // loadFunctions returns the Makefile's functions in Makefile order, each
@@ -152,9 +236,13 @@ func loadFunctions(t *testing.T) []function {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kinds, err := templateFunctions(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	fns := make([]function, 0, len(entries))
 	for _, e := range entries {
-		f := function{ID: e.ID, Dir: e.Dir}
+		f := function{ID: e.ID, Dir: e.Dir, Trigger: kinds[e.ID]}
 		for _, r := range tpl.Routes {
 			if r.FunctionID == e.ID {
 				f.Routes = append(f.Routes, r)
@@ -181,12 +269,22 @@ func TestEveryFunctionIsWired(t *testing.T) {
 	if len(tplIDs) == 0 || len(entries) == 0 {
 		t.Fatalf("found %d template functions and %d Makefile entries; the parsing is broken", len(tplIDs), len(entries))
 	}
+	kinds, err := templateFunctions(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	routed := map[string]bool{}
 	for _, r := range tpl.Routes {
 		routed[r.FunctionID] = true
 	}
+	trig := triggers(t)
 	for _, id := range tplIDs {
-		if !routed[id] {
+		switch {
+		case kinds[id] != "" && trig[id] == nil:
+			t.Errorf("template.yaml: %s is triggered by %s, but this test has no handler for it (triggers)", id, kinds[id])
+		case kinds[id] != "" && routed[id]:
+			t.Errorf("template.yaml: %s is both a trigger and an HTTP route", id)
+		case kinds[id] == "" && !routed[id]:
 			t.Errorf("template.yaml: %s has no HttpApi route", id)
 		}
 	}
@@ -219,7 +317,7 @@ func TestEveryFunctionIsWired(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, "events", e.Dir+".json")); err != nil {
 			t.Errorf("%s: no sample event events/%s.json: %v", e.ID, e.Dir, err)
 		}
-		if h, ok := handlers[e.ID]; !ok || h == nil {
+		if h, ok := handlers[e.ID]; kinds[e.ID] == "" && (!ok || h == nil) {
 			t.Errorf("%s: app.Handlers (pkg/api and pkg/pages) has no handler for it", e.ID)
 		}
 	}
@@ -469,8 +567,21 @@ func checkAnswer(t *testing.T, f function, ev events.APIGatewayV2HTTPRequest, re
 
 func TestSampleEventsThroughHandlers(t *testing.T) {
 	handlers := app.Handlers(env.API)
+	trig := triggers(t)
 	for _, f := range loadFunctions(t) {
 		t.Run(f.Dir, func(t *testing.T) {
+			if f.Trigger != "" {
+				raw, err := os.ReadFile(filepath.Join(root, "events", f.Dir+".json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := trig[f.ID](context.Background(), raw)
+				if err != nil {
+					t.Fatalf("%s on events/%s.json: %v", f.ID, f.Dir, err)
+				}
+				checkTriggerAnswer(t, f, out)
+				return
+			}
 			s := loadSample(t, f)
 			checkSample(t, f, s)
 			h, ok := handlers[f.ID]
@@ -612,6 +723,10 @@ func TestFunctionBinariesUnderRuntimeAPI(t *testing.T) {
 
 	for i, f := range fns {
 		t.Run(f.Dir, func(t *testing.T) {
+			if f.Trigger != "" {
+				triggerBinary(ctx, t, f, builds[i], fnEnv)
+				return
+			}
 			s := loadSample(t, f)
 			var b build
 			select {
@@ -682,6 +797,9 @@ func TestFunctionBinariesUnderRuntimeAPI(t *testing.T) {
 	}
 
 	t.Run("ColdStartWithoutTABLE_NAME", func(t *testing.T) {
+		if fns[0].Trigger != "" {
+			t.Skip("the first function is a trigger")
+		}
 		var b build
 		select {
 		case b = <-builds[0]:
@@ -713,4 +831,44 @@ func TestFunctionBinariesUnderRuntimeAPI(t *testing.T) {
 		}
 		t.Logf("cold start failed as it should: %v", err)
 	})
+}
+
+// triggerBinary runs a trigger function's binary under the Runtime API on
+// its sample event.
+func triggerBinary(ctx context.Context, t *testing.T, f function, builds chan build, fnEnv []string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, "events", f.Dir+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b build
+	select {
+	case b = <-builds:
+		builds <- b
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	if b.Err != nil {
+		t.Fatal(b.Err)
+	}
+	srv := lambdatest.New()
+	defer srv.Close()
+	fn, err := srv.Start(ctx, lambdatest.Config{Binary: b.Binary, Name: f.ID, Env: fnEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Stop()
+	pollCtx, pollCancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pollCancel()
+	if _, err := fn.WaitFirstPoll(pollCtx); err != nil {
+		t.Fatalf("cold start: %v\noutput:\n%s", err, fn.Output())
+	}
+	r, err := fn.Invoke(ctx, raw)
+	if err != nil {
+		t.Fatalf("invoke: %v\noutput:\n%s", err, fn.Output())
+	}
+	if r.Error != nil {
+		t.Fatalf("%s failed on its sample: %v\noutput:\n%s", f.ID, r.Error, fn.Output())
+	}
+	checkTriggerAnswer(t, f, r.Payload)
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,11 +28,14 @@ import (
 	"github.com/example/accounts/pkg/app"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/localstack"
+	"github.com/example/accounts/pkg/streams"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, os.Stdout); err != nil {
 		log.Error("local stack stopped", "cause", err.Error())
 		os.Exit(1)
 	}
@@ -52,10 +56,8 @@ func port(k, def string) (int, error) {
 	return p, nil
 }
 
-func run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+// run serves until ctx ends; what to open is printed to out.
+func run(ctx context.Context, log *slog.Logger, out io.Writer) error {
 	root, err := localstack.Root()
 	if err != nil {
 		return err
@@ -64,7 +66,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dataDir := filepath.Join(root, ".local")
+	dataDir := envOr("LOCAL_DATA_DIR", filepath.Join(root, ".local"))
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
@@ -118,6 +120,17 @@ func run(log *slog.Logger) error {
 		s3Endpoint = srv.Endpoint()
 	}
 
+	// Account events go to a local EventBridge that keeps and shows them.
+	evPort, err := port("EVENTS_PORT", "8007")
+	if err != nil {
+		return err
+	}
+	bus, err := localstack.StartEventBus("127.0.0.1:" + strconv.Itoa(evPort))
+	if err != nil {
+		return err
+	}
+	defer bus.Stop()
+
 	key, err := tokenKey(filepath.Join(dataDir, "token.key"))
 	if err != nil {
 		return err
@@ -133,10 +146,13 @@ func run(log *slog.Logger) error {
 		"IMAGES_BUCKET":     bucket,
 		// Links in mail and the user's url point here, whatever Host a
 		// request carries.
-		"PUBLIC_URL": "http://127.0.0.1:" + strconv.Itoa(apiPort),
+		"PUBLIC_URL":           "http://127.0.0.1:" + strconv.Itoa(apiPort),
+		"EVENT_BUS_NAME":       "local-accounts",
+		"EVENT_SOURCE":         "accounts-local",
+		"EVENTBRIDGE_ENDPOINT": bus.Endpoint(),
 	}
 	cfg, err := config.Load(func(k string) string {
-		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" || k == "S3_ENDPOINT" || k == "IMAGES_BUCKET" {
+		if k == "DYNAMODB_ENDPOINT" || k == "SES_ENDPOINT" || k == "S3_ENDPOINT" || k == "IMAGES_BUCKET" || k == "EVENTBRIDGE_ENDPOINT" {
 			return defaults[k]
 		}
 		return envOr(k, defaults[k])
@@ -160,6 +176,22 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The stream function over DynamoDB Local's stream, as the event
+	// source mapping runs it on AWS: mail, events, the deletion cascade.
+	sh, err := app.NewStream(ctx, cfg, app.Options{})
+	if err != nil {
+		return err
+	}
+	dlq := &localstack.Queue{}
+	sh.Dead = dlq
+	arn, err := localstack.StreamARN(ctx, db, cfg.TableName, "NEW_AND_OLD_IMAGES")
+	if err != nil {
+		return err
+	}
+	poller := &localstack.StreamPoller{Client: localstack.StreamsClient(dynamoEndpoint, cfg.Region), StreamARN: arn,
+		Handler: sh.Handle, Convert: streams.FromSDK, Filter: streams.Accepts, DLQ: dlq, Log: log}
+	poller.Start(ctx)
+	defer poller.Stop()
 	if email := os.Getenv("ADMIN_EMAIL"); email != "" {
 		u, err := a.Users.EnsureStaff(ctx, email, os.Getenv("ADMIN_PASSWORD"), true, false)
 		if err != nil {
@@ -176,8 +208,8 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("API:   http://%s\nPages: http://%s/account/login (sign up at /account/signup)\nInbox: %s (JSON at %s/store)\nDynamoDB Local: %s\nStop with Ctrl-C.\n",
-		ln.Addr(), ln.Addr(), sesEndpoint, sesEndpoint, dynamoEndpoint)
+	fmt.Fprintf(out, "API:    http://%s\nPages:  http://%s/account/login (sign up at /account/signup)\nInbox:  %s (JSON at %s/store)\nEvents: %s (JSON at %s/events)\nDynamoDB Local: %s (its stream runs the stream function)\nStop with Ctrl-C.\n",
+		ln.Addr(), ln.Addr(), sesEndpoint, sesEndpoint, bus.Endpoint(), bus.Endpoint(), dynamoEndpoint)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -50,6 +50,7 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"PasswordResetFunction":        a.PasswordReset(),
 		"PasswordResetConfirmFunction": a.PasswordResetConfirm(),
 		"PullRemoteUserFunction":       a.PullRemoteUser(),
+		"ResendMailsFunction":          a.ResendMails(),
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
 	}

@@ -47,3 +47,20 @@ func (a *API) PullRemoteUser() httpapi.LambdaHandler {
 		return a.userResponse(ctx, r, http.StatusOK, u, "")
 	})
 }
+
+// ResendMails serves POST /api/users/{uuid}/resend_mail (staff): the
+// user's mails that could not be sent (email_status failed) are queued
+// again; those whose code has expired are dropped. 202 with the counts.
+func (a *API) ResendMails() httpapi.LambdaHandler {
+	return httpapi.Wrap("ResendMails", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		_, t, err := a.target(ctx, r, staffAccess)
+		if err != nil {
+			return nil, err
+		}
+		res, err := a.Users.ResendMails(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return httpapi.JSON(http.StatusAccepted, res), nil
+	})
+}

@@ -135,6 +135,9 @@ var authzPolicy = map[string]authzCase{
 	// its answer (200) and nobody else reaches it.
 	// Public: an image's name is its only key; an unknown one is 404 to all.
 	"GET /api/images/{name}": {want: everyone(404, 404), prepare: fixed("/api/images/0123456789abcdef0123456789abcdef.png", nil)},
+	// Staff only: support read and change nothing.
+	"POST /api/users/{uuid}/resend_mail": {want: map[string]int{anon: 401, self: 403, other: 404, support: 403, staff: 202},
+		prepare: fixed("/api/users/{uuid}/resend_mail", nil)},
 	"POST /api/users/{uuid}/pull_remote_user": {want: map[string]int{anon: 401, self: 403, other: 404, support: 403, staff: 200},
 		prepare: func(t *testing.T, u testenv.User) func(string) (string, any) {
 			idp.Answer(strings.ToLower(u.Email), idpAnswer{body: withSub(graceClaims, "")})

@@ -10,16 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/ses"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
@@ -75,67 +72,7 @@ func logLine(t *testing.T, logs string, msg, requestID string) map[string]any {
 	return nil
 }
 
-// flakySender fails while failing is set and otherwise hands the mail to SES.
-type flakySender struct {
-	failing atomic.Bool
-	next    mail.Sender
-}
-
 var errSESDown = &smithy.GenericAPIError{Code: "Throttling", Message: "Maximum sending rate exceeded (simulated)."}
-
-func (f *flakySender) Send(ctx context.Context, m mail.Message) error {
-	if f.failing.Load() {
-		return errSESDown
-	}
-	return f.next.Send(ctx, m)
-}
-
-func TestFaultSESDownAtSignUp(t *testing.T) {
-	sesClient := ses.NewFromConfig(aws.Config{Region: env.Config.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
-		func(o *ses.Options) { o.BaseEndpoint = aws.String(env.Config.SESEndpoint) })
-	flaky := &flakySender{next: &mail.SES{Client: sesClient, From: env.Config.MailFrom}}
-	fe := faultStack(t, flaky, nil)
-
-	email := testenv.Email("sesdown")
-	flaky.failing.Store(true)
-	r := fe.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword})
-	if r.Status != http.StatusCreated || r.Str("status") != users.StatusUnverified {
-		t.Fatalf("sign-up while SES fails: %d %s", r.Status, r.Body)
-	}
-	id := r.Str("uuid")
-	if strings.Contains(string(r.Body), "sending rate") {
-		t.Errorf("the answer tells of the mail failure: %s", r.Body)
-	}
-	line := logLine(t, fe.Logs.String(), "mail not sent", r.Header.Get("Request-Id"))
-	if line["level"] != "ERROR" || line["user"] != id || !strings.Contains(line["cause"].(string), "sending rate exceeded") {
-		t.Errorf("mail failure log: %v", line)
-	}
-	if logLine(t, fe.Logs.String(), "request", r.Header.Get("Request-Id"))["status"] != float64(http.StatusCreated) {
-		t.Error("the request line should say 201")
-	}
-	if n := len(env.MailsTo(t, email, "Activate")); n != 0 {
-		t.Fatalf("%d mails went out while SES failed", n)
-	}
-
-	t.Run("case=reset answers the same while SES fails", func(t *testing.T) {
-		u := quickUser(t, "sesdown-reset")
-		known := fe.Do(t, "POST", "/api/auth/password_reset", map[string]any{"email": u.Email})
-		unknown := fe.Do(t, "POST", "/api/auth/password_reset", map[string]any{"email": testenv.Email("nobody")})
-		if known.Status != http.StatusAccepted || string(known.Body) != string(unknown.Body) {
-			t.Fatalf("known %d %s / unknown %d %s", known.Status, known.Body, unknown.Status, unknown.Body)
-		}
-	})
-
-	flaky.failing.Store(false)
-	if r := fe.Do(t, "POST", "/api/auth/activation/resend", map[string]any{"email": email}); r.Status != http.StatusAccepted {
-		t.Fatalf("resend: %d %s", r.Status, r.Body)
-	}
-	code := env.CodeFromMail(t, email, "Activate")
-	if r := fe.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": testenv.DefaultPassword}); r.Status != http.StatusOK || r.Str("uuid") != id {
-		t.Fatalf("activate with the resent code: %d %s", r.Status, r.Body)
-	}
-	fe.Login(t, email, testenv.DefaultPassword)
-}
 
 // faultyDB passes calls to DynamoDB with per-call options that, while a
 // fault is set, make every attempt of the matching calls fail below the

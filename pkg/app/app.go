@@ -16,9 +16,11 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/accounts/pkg/api"
@@ -28,6 +30,7 @@ import (
 	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
+	"github.com/example/accounts/pkg/streams"
 	"github.com/example/accounts/pkg/users"
 )
 
@@ -44,10 +47,23 @@ type Options struct {
 	// DynamoAPIOptions are SDK middlewares for the DynamoDB client only
 	// (e.g. ddbmetrics.Counter.Middleware).
 	DynamoAPIOptions []func(*middleware.Stack) error
+	// WrapStreamDB wraps the stream handler's DynamoDB client (faults).
+	WrapStreamDB func(streams.DB) streams.DB
 }
 
-// New builds the API from cfg.
-func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error) {
+// parts are what every function is built from.
+type parts struct {
+	log    *slog.Logger
+	awsCfg aws.Config
+	ddb    *dynamodb.Client
+	db     users.DB
+	sender mail.Sender
+	sealer func(context.Context) (*secret.Sealer, error)
+	// metrics writes the EMF lines (pkg/metrics) beside the logs.
+	metrics *metrics.Recorder
+}
+
+func build(ctx context.Context, cfg config.Config, opts Options) (*parts, error) {
 	out := opts.LogOutput
 	if out == nil {
 		out = os.Stdout
@@ -59,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 	if cfg.Region != "" { // else the SDK's own chain (~/.aws/config) decides
 		loadOpts = append(loadOpts, awsconfig.WithRegion(cfg.Region))
 	}
-	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "" || cfg.S3Endpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+	if (cfg.DynamoEndpoint != "" || cfg.SESEndpoint != "" || cfg.S3Endpoint != "" || cfg.Events.Endpoint != "") && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
 		// Local endpoints accept any credentials; do not go looking for real ones.
 		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
 	}
@@ -69,7 +85,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		return nil, fmt.Errorf("app: aws config: %w", err)
 	}
 
-	var db users.DB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.DynamoEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.DynamoEndpoint)
 			// DynamoDB Local's CRC32 header does not always match its body.
@@ -77,20 +93,79 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		}
 		o.APIOptions = append(o.APIOptions, opts.DynamoAPIOptions...)
 	})
+	var db users.DB = ddb
 	if opts.WrapDB != nil {
 		db = opts.WrapDB(db)
 	}
 	sender := opts.Mail
 	if sender == nil {
-		sender = &mail.SES{From: cfg.MailFrom, Client: ses.NewFromConfig(awsCfg, func(o *ses.Options) {
+		sender = &mail.SES{From: cfg.MailFrom, ConfigurationSet: cfg.Events.ConfigurationSet, Client: ses.NewFromConfig(awsCfg, func(o *ses.Options) {
 			if cfg.SESEndpoint != "" {
 				o.BaseEndpoint = aws.String(cfg.SESEndpoint)
 			}
 		})}
 	}
-	svc := users.New(db, cfg, metrics.Sender{Sender: sender, Metrics: rec}, tokenSealer(cfg, awsCfg), log)
-	svc.Metrics = rec
-	return &api.API{Users: svc, Log: log, Remote: remoteSource(cfg, awsCfg), Images: imageStore(cfg, awsCfg)}, nil
+	// Every send is counted (MailsSent, MailsFailed), whoever sends.
+	return &parts{log: log, awsCfg: awsCfg, ddb: ddb, db: db, sender: metrics.Sender{Sender: sender, Metrics: rec},
+		sealer: tokenSealer(cfg, awsCfg), metrics: rec}, nil
+}
+
+// New builds the API from cfg.
+func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error) {
+	p, err := build(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	svc := users.New(p.db, cfg, p.sealer, p.log)
+	svc.Metrics = p.metrics
+	return &api.API{Users: svc, Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
+}
+
+// NewStream builds the handler of the table's stream (StreamFunction).
+func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.Handler, error) {
+	p, err := build(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	h := &streams.Handler{DB: p.ddb, Table: cfg.TableName, Mail: p.sender, Log: p.log,
+		Bus: cfg.Events.Bus, Source: cfg.Events.Source,
+		Open: func(ctx context.Context, sealed, aad string) (string, error) {
+			sl, err := p.sealer(ctx)
+			if err != nil {
+				return "", err
+			}
+			return sl.Open(sealed, aad)
+		}}
+	if opts.WrapStreamDB != nil {
+		h.DB = opts.WrapStreamDB(p.ddb)
+	}
+	if cfg.Events.Bus != "" {
+		h.Events = eventbridge.NewFromConfig(p.awsCfg, func(o *eventbridge.Options) {
+			if cfg.Events.Endpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.Events.Endpoint)
+			}
+		})
+	}
+	if img := imageStore(cfg, p.awsCfg); img != nil {
+		h.Images = img
+	}
+	if cfg.Events.DeadLetterURL != "" {
+		h.Dead = &streams.SQSDeadLetters{URL: cfg.Events.DeadLetterURL, Client: sqs.NewFromConfig(p.awsCfg, func(o *sqs.Options) {
+			if cfg.Events.SQSEndpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.Events.SQSEndpoint)
+			}
+		})}
+	}
+	return h, nil
+}
+
+// NewFeedback builds the handler of SES's feedback (MailFeedbackFunction).
+func NewFeedback(ctx context.Context, cfg config.Config, opts Options) (*streams.Feedback, error) {
+	p, err := build(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &streams.Feedback{DB: p.ddb, Table: cfg.TableName, Log: p.log}, nil
 }
 
 // imageStore is the S3 store of uploaded images, or nil when no bucket is
@@ -157,11 +232,21 @@ func tokenSealer(cfg config.Config, awsCfg aws.Config) func(context.Context) (*s
 // FromEnv builds the API from the process environment, for a function's
 // main. A missing setting ends the cold start with a clear JSON log line.
 func FromEnv() *api.API {
+	return fromEnv(New)
+}
+
+// StreamFromEnv builds the stream handler from the environment.
+func StreamFromEnv() *streams.Handler { return fromEnv(NewStream) }
+
+// FeedbackFromEnv builds the SES feedback handler from the environment.
+func FeedbackFromEnv() *streams.Feedback { return fromEnv(NewFeedback) }
+
+func fromEnv[T any](f func(context.Context, config.Config, Options) (*T, error)) *T {
 	cfg, err := config.Load(os.Getenv)
 	if err == nil {
-		var a *api.API
-		if a, err = New(context.Background(), cfg, Options{}); err == nil {
-			return a
+		var t *T
+		if t, err = f(context.Background(), cfg, Options{}); err == nil {
+			return t
 		}
 	}
 	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start failed", "cause", err.Error())

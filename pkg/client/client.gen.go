@@ -173,6 +173,27 @@ func (e PatchedUserRequestMultipartGender) Valid() bool {
 	}
 }
 
+// Defines values for UserEmailStatus.
+const (
+	UserEmailStatusBounced    UserEmailStatus = "bounced"
+	UserEmailStatusComplained UserEmailStatus = "complained"
+	UserEmailStatusFailed     UserEmailStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the UserEmailStatus enum.
+func (e UserEmailStatus) Valid() bool {
+	switch e {
+	case UserEmailStatusBounced:
+		return true
+	case UserEmailStatusComplained:
+		return true
+	case UserEmailStatusFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UserStatus.
 const (
 	UserStatusDISABLED   UserStatus = "DISABLED"
@@ -418,7 +439,10 @@ type PatchedUserRequest struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string     `json:"full_name,omitempty"`
@@ -540,7 +564,10 @@ type PatchedUserRequestForm struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string `json:"full_name,omitempty"`
@@ -667,7 +694,10 @@ type PatchedUserRequestMultipart struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string `json:"full_name,omitempty"`
@@ -817,7 +847,10 @@ type UbiOpsUserRequest struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              string    `json:"email"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string     `json:"full_name,omitempty"`
@@ -932,7 +965,13 @@ type User struct {
 	// EdupersonAssurance REFEDS assurance profile URIs from the identity provider.
 	EdupersonAssurance *[]string            `json:"eduperson_assurance,omitempty"`
 	Email              *openapi_types.Email `json:"email,omitempty"`
-	FirstName          *string              `json:"first_name,omitempty"`
+
+	// EmailStatus Present only when mail to the address has a problem: `failed`
+	// (a mail could not be sent; staff can queue it again with
+	// `POST /api/users/{uuid}/resend_mail`), `bounced` or `complained`
+	// (SES's feedback; notices are no longer sent to it).
+	EmailStatus *UserEmailStatus `json:"email_status,omitempty"`
+	FirstName   *string          `json:"first_name,omitempty"`
 
 	// FullName First and last name.
 	FullName *string `json:"full_name,omitempty"`
@@ -1003,6 +1042,12 @@ type User struct {
 	Uuid     *openapi_types.UUID `json:"uuid,omitempty"`
 }
 
+// UserEmailStatus Present only when mail to the address has a problem: `failed`
+// (a mail could not be sent; staff can queue it again with
+// `POST /api/users/{uuid}/resend_mail`), `bounced` or `complained`
+// (SES's feedback; notices are no longer sent to it).
+type UserEmailStatus string
+
 // UserStatus `UNVERIFIED` until activation, then `ENABLED`; `DISABLED` when staff deactivate.
 type UserStatus string
 
@@ -1051,7 +1096,10 @@ type UserRequest struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string     `json:"full_name,omitempty"`
@@ -1176,7 +1224,10 @@ type UserRequestForm struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string `json:"full_name,omitempty"`
@@ -1303,7 +1354,10 @@ type UserRequestMultipart struct {
 	Description        *string   `json:"description,omitempty"`
 	EdupersonAssurance *[]string `json:"eduperson_assurance,omitempty"`
 	Email              *string   `json:"email,omitempty"`
-	FirstName          *string   `json:"first_name,omitempty"`
+
+	// EmailStatus Read-only; ignored.
+	EmailStatus *string `json:"email_status,omitempty"`
+	FirstName   *string `json:"first_name,omitempty"`
 
 	// FullName Read-only; ignored.
 	FullName *string `json:"full_name,omitempty"`
@@ -2306,6 +2360,16 @@ type ClientInterface interface {
 	// Corresponds with POST /api/users/{uuid}/refresh_token (the `UsersRefreshToken` operationId).
 	UsersRefreshToken(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UsersResendMail Queue again the mails that could not be sent
+	//
+	// Staff. The user's mails that could not be sent after the stream's
+	// retries (the user object's `email_status` is `failed`) are queued
+	// again; those whose code has expired are dropped (`expired`), and the
+	// person asks for a new one. 202 once queued: the stream sends them.
+	//
+	// Corresponds with POST /api/users/{uuid}/resend_mail (the `UsersResendMail` operationId).
+	UsersResendMail(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UsersTokenRetrieve The user's current token
 	//
 	// Self and staff; 404 when there is none (a GET issues nothing).
@@ -3208,6 +3272,26 @@ func (c *Client) UsersPullRemoteUser(ctx context.Context, uuid Uuid, params *Use
 // Corresponds with POST /api/users/{uuid}/refresh_token (the `UsersRefreshToken` operationId).
 func (c *Client) UsersRefreshToken(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersRefreshTokenRequest(c.Server, uuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersResendMail Queue again the mails that could not be sent
+//
+// Staff. The user's mails that could not be sent after the stream's
+// retries (the user object's `email_status` is `failed`) are queued
+// again; those whose code has expired are dropped (`expired`), and the
+// person asks for a new one. 202 once queued: the stream sends them.
+//
+// Corresponds with POST /api/users/{uuid}/resend_mail (the `UsersResendMail` operationId).
+func (c *Client) UsersResendMail(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersResendMailRequest(c.Server, uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -5364,6 +5448,40 @@ func NewUsersRefreshTokenRequest(server string, uuid Uuid) (*http.Request, error
 	return req, nil
 }
 
+// NewUsersResendMailRequest constructs an http.Request for the UsersResendMail method
+func NewUsersResendMailRequest(server string, uuid Uuid) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/%s/resend_mail", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUsersTokenRetrieveRequest constructs an http.Request for the UsersTokenRetrieve method
 func NewUsersTokenRetrieveRequest(server string, uuid Uuid) (*http.Request, error) {
 	var err error
@@ -6015,6 +6133,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/users/{uuid}/refresh_token (the `UsersRefreshToken` operationId).
 	UsersRefreshTokenWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*UsersRefreshTokenResponse, error)
+
+	// UsersResendMailWithResponse Queue again the mails that could not be sent
+	//
+	// Staff. The user's mails that could not be sent after the stream's
+	// retries (the user object's `email_status` is `failed`) are queued
+	// again; those whose code has expired are dropped (`expired`), and the
+	// person asks for a new one. 202 once queued: the stream sends them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/users/{uuid}/resend_mail (the `UsersResendMail` operationId).
+	UsersResendMailWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*UsersResendMailResponse, error)
 
 	// UsersTokenRetrieveWithResponse The user's current token
 	//
@@ -10501,6 +10631,167 @@ func (r UsersRefreshTokenResponse) ContentType() string {
 	return ""
 }
 
+// UsersResendMailResponse202Headers the declared response headers of an HTTP 202 response for UsersResendMail
+type UsersResendMailResponse202Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse401Headers the declared response headers of an HTTP 401 response for UsersResendMail
+type UsersResendMailResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse403Headers the declared response headers of an HTTP 403 response for UsersResendMail
+type UsersResendMailResponse403Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse404Headers the declared response headers of an HTTP 404 response for UsersResendMail
+type UsersResendMailResponse404Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse429Headers the declared response headers of an HTTP 429 response for UsersResendMail
+type UsersResendMailResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse500Headers the declared response headers of an HTTP 500 response for UsersResendMail
+type UsersResendMailResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// UsersResendMailResponse503Headers the declared response headers of an HTTP 503 response for UsersResendMail
+type UsersResendMailResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type UsersResendMailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *struct {
+		// Expired Mails dropped because their code has expired.
+		Expired int `json:"expired"`
+
+		// Queued Mails queued again.
+		Queued int `json:"queued"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *UsersResendMailResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UsersResendMailResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UsersResendMailResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *UsersResendMailResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsersResendMailResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UsersResendMailResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UsersResendMailResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r UsersResendMailResponse) GetJSON202() *struct {
+	// Expired Mails dropped because their code has expired.
+	Expired int `json:"expired"`
+
+	// Queued Mails queued again.
+	Queued int `json:"queued"`
+} {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersResendMailResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersResendMailResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UsersResendMailResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UsersResendMailResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersResendMailResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersResendMailResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersResendMailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersResendMailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersResendMailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersResendMailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // UsersTokenRetrieveResponse200Headers the declared response headers of an HTTP 200 response for UsersTokenRetrieve
 type UsersTokenRetrieveResponse200Headers struct {
 	CacheControl        string
@@ -11874,6 +12165,24 @@ func (c *ClientWithResponses) UsersRefreshTokenWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseUsersRefreshTokenResponse(rsp)
+}
+
+// UsersResendMailWithResponse Queue again the mails that could not be sent
+//
+// Staff. The user's mails that could not be sent after the stream's
+// retries (the user object's `email_status` is `failed`) are queued
+// again; those whose code has expired are dropped (`expired`), and the
+// person asks for a new one. 202 once queued: the stream sends them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/users/{uuid}/resend_mail (the `UsersResendMail` operationId).
+func (c *ClientWithResponses) UsersResendMailWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*UsersResendMailResponse, error) {
+	rsp, err := c.UsersResendMail(ctx, uuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersResendMailResponse(rsp)
 }
 
 // UsersTokenRetrieveWithResponse The user's current token
@@ -20709,6 +21018,272 @@ func ParseUsersRefreshTokenResponse(rsp *http.Response) (*UsersRefreshTokenRespo
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UsersRefreshTokenResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUsersResendMailResponse parses an HTTP response from a UsersResendMailWithResponse call
+func ParseUsersResendMailResponse(rsp *http.Response) (*UsersResendMailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersResendMailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest struct {
+			// Expired Mails dropped because their code has expired.
+			Expired int `json:"expired"`
+
+			// Queued Mails queued again.
+			Queued int `json:"queued"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers UsersResendMailResponse202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers UsersResendMailResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UsersResendMailResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers UsersResendMailResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers UsersResendMailResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UsersResendMailResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UsersResendMailResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -59,6 +59,9 @@ type Config struct {
 
 	// Branding names the product on the pages and in the mails.
 	Branding Branding
+
+	// Events configures the stream's events and the mail's feedback.
+	Events Events
 }
 
 // logLevel reads LOG_LEVEL: one of the template's LogLevel values, or
@@ -154,6 +157,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Remote = remote
 	if c.Branding, err = loadBranding(getenv); err != nil {
+		return c, err
+	}
+	if c.Events, err = loadEvents(getenv); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -104,6 +104,7 @@ func (p *parameter) accepts(v string, match func(pattern, v string) bool) bool {
 var templateOnly = map[string]string{
 	"LogRetentionInDays": "the log groups' retention",
 	"AlarmTopicArn":      "where the alarms notify",
+	"EventBus":           "whether the stack creates a bus (CreateEventBus); the functions get the bus's name",
 }
 
 // sample is a value of a parameter and whether both the template and the

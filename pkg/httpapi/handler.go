@@ -114,6 +114,11 @@ func Route(ctx context.Context) string {
 	return s
 }
 
+// WithRoute names the endpoint or trigger ctx's work is for (Route).
+func WithRoute(ctx context.Context, route string) context.Context {
+	return context.WithValue(ctx, routeKey{}, route)
+}
+
 // RequestID returns the request id in ctx, for log lines below the handler.
 func RequestID(ctx context.Context) string {
 	s, _ := ctx.Value(ridKey{}).(string)

@@ -37,6 +37,9 @@ func (t *Template) CreateTableInput(logicalID, tableName string) (*dynamodb.Crea
 		BillingMode: types.BillingModePayPerRequest,
 		KeySchema:   keySchema(tb.KeySchema),
 	}
+	if tb.StreamViewType != "" {
+		in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewType(tb.StreamViewType)}
+	}
 	for _, a := range tb.AttributeDefinitions {
 		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
 			AttributeName: aws.String(a.AttributeName),

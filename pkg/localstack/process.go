@@ -18,7 +18,7 @@ import (
 
 // StartTimeout bounds how long StartDynamoDB and StartSES wait for the
 // service to answer, on top of the caller's context.
-const StartTimeout = 30 * time.Second
+const StartTimeout = 90 * time.Second
 
 // stopGrace is how long Stop waits after SIGTERM before it sends SIGKILL.
 const stopGrace = 5 * time.Second

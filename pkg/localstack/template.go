@@ -39,6 +39,9 @@ type Table struct {
 	LocalSecondaryIndexes []SecondaryIndex
 	// TimeToLive is the TimeToLiveSpecification; nil when there is none.
 	TimeToLive *TimeToLive
+	// StreamViewType is the StreamSpecification's view type; empty when
+	// the table has no stream.
+	StreamViewType string
 
 	// problem is why the table cannot be built locally (an intrinsic where a
 	// literal is needed); reported by CreateTableInput, not ParseTemplate, so
@@ -203,6 +206,12 @@ func parseTable(id string, props *yaml.Node) Table {
 				ttl.Enabled = b
 			}
 			tb.TimeToLive = ttl
+		}
+	}
+	if n := get(props, "StreamSpecification"); n != nil {
+		const where = "StreamSpecification"
+		if p.mapping(n, where) {
+			tb.StreamViewType = p.str(n, "StreamViewType", where)
 		}
 	}
 	if len(tb.KeySchema) == 0 && p.err == nil {

@@ -39,6 +39,9 @@ type SES struct {
 	// From is the sender as configured (MAIL_FROM): an address, or
 	// "Name <address>"; Send puts it in RFC 5322 form (Source).
 	From string
+	// ConfigurationSet tags every send, so SES reports its bounces and
+	// complaints (empty: none).
+	ConfigurationSet string
 }
 
 var _ Sender = (*SES)(nil)
@@ -46,9 +49,14 @@ var _ Sender = (*SES)(nil)
 // Send implements Sender.
 func (s *SES) Send(ctx context.Context, m Message) error {
 	utf8 := aws.String("UTF-8")
+	var set *string
+	if s.ConfigurationSet != "" {
+		set = aws.String(s.ConfigurationSet)
+	}
 	_, err := s.Client.SendEmail(ctx, &ses.SendEmailInput{
-		Source:      aws.String(Source(s.From)),
-		Destination: &types.Destination{ToAddresses: []string{m.To}},
+		Source:               aws.String(Source(s.From)),
+		ConfigurationSetName: set,
+		Destination:          &types.Destination{ToAddresses: []string{m.To}},
 		Message: &types.Message{
 			Subject: &types.Content{Data: aws.String(m.Subject), Charset: utf8},
 			Body: &types.Body{

@@ -208,10 +208,6 @@ var notFromTheStack = []string{"AWS_REGION", "DEFAULT_TOKEN_LIFETIME", "REMOTE_U
 // must. A new setting that only some functions need goes here.
 var scoped = map[string][]string{
 	"REMOTE_": {"PullRemoteUserFunction"}, // only pull_remote_user calls the identity source
-	// Only the stream function publishes events and sends mail (the outbox).
-	"EVENT_BUS_NAME":        {"StreamFunction"},
-	"EVENT_SOURCE":          {"StreamFunction"},
-	"SES_CONFIGURATION_SET": {"StreamFunction"},
 }
 
 // localOnly are the local stack's endpoints (every *_ENDPOINT) and key: a

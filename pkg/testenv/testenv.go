@@ -17,9 +17,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -31,7 +33,10 @@ import (
 	"github.com/example/accounts/pkg/app"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/ddbmetrics"
+	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/localstack"
+	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/streams"
 )
 
 // Env is a running service.
@@ -53,8 +58,80 @@ type Env struct {
 
 	Dynamo, SES *localstack.Process
 	// S3 holds the images bucket (ImagesBucket).
-	S3     *localstack.S3
-	server *httptest.Server
+	S3 *localstack.S3
+	// Bus is the local EventBridge the stream publishes account events to.
+	Bus *localstack.EventBus
+	// DLQ is the stream's dead-letter queue.
+	DLQ *localstack.Queue
+	// Stream runs the stream function over the table's stream, as the
+	// event source mapping does on AWS.
+	Stream *localstack.StreamPoller
+	// StreamLogs holds the stream function's log lines; StreamRequests
+	// counts its DynamoDB requests.
+	StreamLogs     *Buffer
+	StreamRequests *ddbmetrics.Counter
+	mailFault      atomic.Pointer[func(mail.Message) error]
+	server         *httptest.Server
+}
+
+// EventSource is the test stack's event source (its "stack name").
+const EventSource = "accounts-test"
+
+// SetMailFault makes the stream's sends fail with what f returns for a
+// message (nil: sent); nil f removes it. SES refusing, on demand.
+func (e *Env) SetMailFault(f func(mail.Message) error) {
+	if f == nil {
+		e.mailFault.Store(nil)
+		return
+	}
+	e.mailFault.Store(&f)
+}
+
+// faultySender is the stream's sender with Env.SetMailFault's fault.
+type faultySender struct {
+	next mail.Sender
+	e    *Env
+}
+
+func (f faultySender) Send(ctx context.Context, m mail.Message) error {
+	if p := f.e.mailFault.Load(); p != nil {
+		if err := (*p)(m); err != nil {
+			return err
+		}
+	}
+	return f.next.Send(ctx, m)
+}
+
+// Drain waits until the stream function has handled every change made so
+// far: the mail they queue is in the inbox, their events on the bus.
+func (e *Env) Drain(t testing.TB) {
+	t.Helper()
+	if e.Stream == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.Stream.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EventsOf returns the events on the bus about user uuid, oldest first.
+func (e *Env) EventsOf(t testing.TB, uuid string) []localstack.Event {
+	t.Helper()
+	e.Drain(t)
+	var out []localstack.Event
+	for _, ev := range e.Bus.Events() {
+		var d struct {
+			User struct {
+				UUID string `json:"uuid"`
+			} `json:"user"`
+		}
+		if json.Unmarshal(ev.Detail, &d) == nil && d.User.UUID == uuid {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // ImagesBucket is the local stack's images bucket.
@@ -88,6 +165,10 @@ type Options struct {
 	// Record keeps every request and answer in Env.Exchanges, so that a
 	// suite can check them against the OpenAPI description afterwards.
 	Record bool
+	// StreamRetries and StreamBackoff set the stream poller's retries and
+	// first backoff (defaults: the template's 3, and 200 ms).
+	StreamRetries int
+	StreamBackoff time.Duration
 }
 
 // Start brings up the stack; call Close when done (TestMain).
@@ -108,6 +189,10 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	e.Inbox = localstack.Inbox{Endpoint: e.SES.Endpoint()}
+	if e.Bus, err = localstack.StartEventBus("127.0.0.1:0"); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if e.S3, err = localstack.StartS3("127.0.0.1:0", ImagesBucket); err != nil {
 		e.Close()
 		return nil, err
@@ -116,15 +201,18 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	// its links come from configuration as on AWS.
 	e.server = httptest.NewUnstartedServer(nil)
 	vars := map[string]string{
-		"PUBLIC_URL":        "http://" + e.server.Listener.Addr().String(),
-		"TABLE_NAME":        "users-test",
-		"MAIL_FROM":         "no-reply@example.com",
-		"TOKEN_KEY":         "test-token-key-0123456789abcdef",
-		"AWS_REGION":        "us-east-1",
-		"DYNAMODB_ENDPOINT": e.Dynamo.Endpoint(),
-		"SES_ENDPOINT":      e.SES.Endpoint(),
-		"S3_ENDPOINT":       e.S3.Endpoint(),
-		"IMAGES_BUCKET":     ImagesBucket,
+		"PUBLIC_URL":           "http://" + e.server.Listener.Addr().String(),
+		"TABLE_NAME":           "users-test",
+		"MAIL_FROM":            "no-reply@example.com",
+		"TOKEN_KEY":            "test-token-key-0123456789abcdef",
+		"AWS_REGION":           "us-east-1",
+		"DYNAMODB_ENDPOINT":    e.Dynamo.Endpoint(),
+		"SES_ENDPOINT":         e.SES.Endpoint(),
+		"S3_ENDPOINT":          e.S3.Endpoint(),
+		"IMAGES_BUCKET":        ImagesBucket,
+		"EVENT_BUS_NAME":       "accounts-test-events",
+		"EVENT_SOURCE":         EventSource,
+		"EVENTBRIDGE_ENDPOINT": e.Bus.Endpoint(),
 		// Every test request comes from 127.0.0.1; the per-IP limits have
 		// tests of their own, with their own stack.
 		"IP_RATE_LIMIT": "0",
@@ -167,16 +255,58 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Exchanges = &Exchanges{}
 		h = e.Exchanges.Middleware(h)
 	}
+	if err := e.startStream(ctx, opts); err != nil {
+		e.Close()
+		return nil, err
+	}
 	e.server.Config.Handler = h
 	e.server.Start()
 	e.URL = e.server.URL
 	return e, nil
 }
 
+// startStream runs the stream function over the table's stream.
+func (e *Env) startStream(ctx context.Context, opts Options) error {
+	e.StreamLogs = &Buffer{}
+	// The stream function gets its own clients: the options' middlewares
+	// time and count the API's calls (bench, budgets), not the stream's.
+	so := app.Options{LogOutput: e.StreamLogs, Mail: opts.App.Mail}
+	// Its requests are not the API's: counted apart (StreamRequests).
+	e.StreamRequests = ddbmetrics.New()
+	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware, e.Actions.Middleware}
+	h, err := app.NewStream(ctx, e.Config, so)
+	if err != nil {
+		return err
+	}
+	h.Mail = faultySender{next: h.Mail, e: e}
+	e.DLQ = &localstack.Queue{}
+	h.Dead = e.DLQ
+	arn, err := localstack.StreamARN(ctx, e.DB, e.Config.TableName, "NEW_AND_OLD_IMAGES")
+	if err != nil {
+		return err
+	}
+	e.Stream = &localstack.StreamPoller{
+		Client:    localstack.StreamsClient(e.Dynamo.Endpoint(), "us-east-1"),
+		StreamARN: arn, Convert: streams.FromSDK, Filter: streams.Accepts,
+		MaxRetries: opts.StreamRetries, Backoff: opts.StreamBackoff, DLQ: e.DLQ,
+		Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			return h.Handle(httpapi.WithRoute(ctx, "Stream"), ev)
+		},
+	}
+	e.Stream.Start(context.Background())
+	return nil
+}
+
 // Close stops everything Start started.
 func (e *Env) Close() {
 	if e.server != nil {
 		e.server.Close()
+	}
+	if e.Stream != nil {
+		e.Stream.Stop()
+	}
+	if e.Bus != nil {
+		e.Bus.Stop()
 	}
 	if e.S3 != nil {
 		e.S3.Stop()
@@ -278,9 +408,11 @@ func (e *Env) CodeFromMail(t testing.TB, to, subject string) string {
 	return sm[1]
 }
 
-// MailsTo counts the mails to an address with subject.
+// MailsTo counts the mails to an address with subject, once the stream
+// has sent what is queued.
 func (e *Env) MailsTo(t testing.TB, to, subject string) []localstack.Mail {
 	t.Helper()
+	e.Drain(t)
 	all, err := e.Inbox.Messages(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -371,4 +503,16 @@ func CodeIn(t testing.TB, text string) string {
 		t.Fatalf("no code link in %q", text)
 	}
 	return sm[1]
+}
+
+// MailFeedback hands an SNS delivery of SES's feedback to the feedback
+// function (MailFeedbackFunction), as SNS would, with its DynamoDB calls
+// recorded for the IAM check.
+func (e *Env) MailFeedback(ctx context.Context, ev events.SNSEvent) error {
+	f, err := app.NewFeedback(ctx, e.Config, app.Options{LogOutput: e.StreamLogs,
+		DynamoAPIOptions: []func(*middleware.Stack) error{e.StreamRequests.Middleware, e.Actions.Middleware}})
+	if err != nil {
+		return err
+	}
+	return f.Handle(httpapi.WithRoute(ctx, "MailFeedback"), ev)
 }

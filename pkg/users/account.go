@@ -111,7 +111,7 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, ip string) (*
 	}
 	// Per user, per client IP, and per address mailed (whoever asks, as for
 	// sign-up, resend and reset).
-	if err := s.hitAll(ctx, s.rateFor(actionChangeEmailUser, u.UUID), s.rateFor(ActionChangeEmail, ip), s.rateForAddress(NormalizeEmail(e))); err != nil {
+	if err := s.hitAll(ctx, s.rateFor(actionChangeEmailUser, hashedKey(u.UUID)), s.rateFor(ActionChangeEmail, ip), s.rateForAddress(NormalizeEmail(e))); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -122,12 +122,19 @@ func (s *Service) ChangeEmail(ctx context.Context, u *User, email, ip string) (*
 	c := Code{Hash: secret.Hash(code.Value), Expires: now.Add(EmailChangeTTL), Email: e, Epoch: u.CredEpoch}
 	upd := bump(expression.Set(expression.Name("requested_email"), expression.Value(e)).
 		Set(expression.Name("code_email_change"), expression.Value(c)), now)
-	nu, err := s.st.update(ctx, u, upd, expression.ConditionBuilder{})
+	// The code to the new address and the notice to the old one are
+	// queued in the same transaction (outbox.go).
+	queued, err := s.outbox(ctx, u, now,
+		outMail{kind: MailEmailChange, expires: c.Expires,
+			msg: s.mailsFor(u).emailChange(e, s.link(ctx, s.cfg.EmailChangeLinkBase, "/account/confirm-email", code.Value))},
+		outMail{kind: MailEmailNotice, msg: s.mailsFor(u).emailChangeNotice(u.Email, e)})
+	if err != nil {
+		return nil, err
+	}
+	nu, err := s.st.transactUpdate(ctx, u, upd, expression.ConditionBuilder{}, queued)
 	if err != nil {
 		return nil, s.writeFailed(ctx, u, err)
 	}
-	s.send(ctx, u.UUID, s.mailsFor(u).emailChange(e, s.link(ctx, s.cfg.EmailChangeLinkBase, "/account/confirm-email", code.Value)))
-	s.send(ctx, u.UUID, s.mailsFor(u).emailChangeNotice(u.Email, e))
 	return nu, nil
 }
 
@@ -189,6 +196,12 @@ func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, c
 	}
 	// A new username moves the user's count bucket (list.go).
 	upd, cond, counts, _ := s.st.listingWrite(caller, &after, upd, cond)
+	// The old address is told, by a mail queued in the same transaction.
+	queued, err := s.outbox(ctx, caller, now, outMail{kind: MailEmailChanged, msg: s.mailsFor(caller).emailChanged(caller.Email, c.Email, now)})
+	if err != nil {
+		return nil, err
+	}
+	counts = append(counts, queued...)
 	claims := func(over takeover) []types.TransactWriteItem {
 		var items []types.TransactWriteItem
 		for i, m := range moves {
@@ -220,7 +233,6 @@ func (s *Service) confirmEmail(ctx context.Context, caller *User, code string, c
 	if err != nil {
 		return nil, err
 	}
-	s.send(ctx, caller.UUID, s.mailsFor(caller).emailChanged(caller.Email, c.Email, now))
 	return nu, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/google/uuid"
 
@@ -78,11 +79,17 @@ func (s *Service) AdminCreate(ctx context.Context, in ProfileInput) (*User, erro
 	}
 	// An unverified account holding the address or username is replaced,
 	// as a sign-up would (st.create).
-	if err := s.st.create(ctx, u, now); err != nil {
-		return nil, err
-	}
+	var queued []types.TransactWriteItem
 	if code.Value != "" {
-		s.send(ctx, u.UUID, s.mailsFor(u).setPassword(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code.Value)))
+		var err error
+		queued, err = s.outbox(ctx, u, now, outMail{kind: MailSetPassword, expires: u.CodeReset.Expires,
+			msg: s.mailsFor(u).setPassword(u.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", code.Value))})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.st.create(ctx, u, now, queued...); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -55,6 +55,7 @@ var ReadOnlyFields = map[string]bool{
 	"affiliations": true, "identity_provider_name": true, "identity_provider_label": true,
 	"identity_provider_management_url": true, "identity_provider_fields": true,
 	"identity_source": true, "token": true, "attribute_sources": true, "active_isds": true,
+	"email_status": true,
 }
 
 // aliases folds the UbiOps names into the contract's.

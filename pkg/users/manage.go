@@ -273,7 +273,7 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 		return nu, err
 	}
 	if !emailChanged && !usernameChanged && !activating && !relisted && !slugChanged {
-		return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.update(ctx, target, upd, cond)))
+		return conflict(s.st.update(ctx, target, upd, cond)) // mails nobody: those below all change a claim
 	}
 	// Claims move with the fields: release the old, take the new, in the
 	// same transaction as the user's write.
@@ -300,28 +300,25 @@ func (s *Service) Update(ctx context.Context, actor, target *User, in ProfileInp
 	case activating:
 		claims = append(claims, slugClaims(target, s.st.keepClaim)...)
 	}
-	return s.notifyEmailChange(ctx, target, now, emailChanged, setPassword.Value)(conflict(s.st.transactUpdate(ctx, target, upd, cond, append(claims, counts...))))
+	// The notice of an email change to the old address, and the set-password
+	// code of an account staff enabled before anyone activated it, are
+	// queued in the same transaction (outbox.go).
+	var mails []outMail
+	if emailChanged {
+		mails = append(mails, outMail{kind: MailEmailChanged, msg: s.mailsFor(target).emailChanged(target.Email, next.Email, now)})
+	}
+	if setPassword.Value != "" {
+		mails = append(mails, outMail{kind: MailSetPassword, expires: now.Add(ResetTTL),
+			msg: s.mailsFor(&next).setPassword(next.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", setPassword.Value))})
+	}
+	queued, err := s.outbox(ctx, target, now, mails...)
+	if err != nil {
+		return nil, err
+	}
+	return conflict(s.st.transactUpdate(ctx, target, upd, cond, append(append(claims, counts...), queued...)))
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
-
-// notifyEmailChange sends, once a staff change is written, the notice of
-// an email change to the old address, and the set-password code of an
-// account staff enabled before anyone activated it.
-func (s *Service) notifyEmailChange(ctx context.Context, before *User, now time.Time, changed bool, setPassword string) func(*User, error) (*User, error) {
-	return func(nu *User, err error) (*User, error) {
-		if err != nil {
-			return nu, err
-		}
-		if changed {
-			s.send(ctx, before.UUID, s.mailsFor(before).emailChanged(before.Email, nu.Email, now))
-		}
-		if setPassword != "" {
-			s.send(ctx, before.UUID, s.mailsFor(nu).setPassword(nu.Email, s.link(ctx, s.cfg.ResetLinkBase, "/account/reset", setPassword)))
-		}
-		return nu, err
-	}
-}
 
 // sentField reports whether in sets the named user-object field.
 func sentField(in *ProfileInput, field string) bool {

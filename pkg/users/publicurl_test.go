@@ -26,7 +26,7 @@ func TestPublicURLComesFromConfigurationOrTheAPIID(t *testing.T) {
 		{"China's partition", "", "cn-north-1", "abc123", "$default", "https://abc123.execute-api.cn-north-1.amazonaws.com.cn"},
 	} {
 		t.Run("case="+tc.desc, func(t *testing.T) {
-			s := users.New(nil, config.Config{PublicURL: tc.public, Region: tc.region}, nil, nil, slog.Default())
+			s := users.New(nil, config.Config{PublicURL: tc.public, Region: tc.region}, nil, slog.Default())
 			var got string
 			h := httpapi.Wrap("test", slog.New(slog.DiscardHandler), func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 				got = s.PublicURL(ctx)

@@ -162,12 +162,18 @@ func (s *Service) rateFor(action, ip string) *rate {
 // (sign-up, resend, reset), nil when limits are off. The address is kept
 // as a hash: rate items are not a directory of who asked for what.
 func (s *Service) rateForAddress(email string) *rate {
-	sum := sha256.Sum256([]byte(email))
-	r := s.rateFor(actionMailAddress, hex.EncodeToString(sum[:16]))
+	r := s.rateFor(actionMailAddress, hashedKey(email))
 	if r != nil {
 		r.message = "Too many mails to this address for now; try again later."
 	}
 	return r
+}
+
+// hashedKey is how an address or a user's uuid appears in a counter's key:
+// hashed, so a deleted user's counters (which expire by TTL) name nobody.
+func hashedKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:16])
 }
 
 // hitAll counts one request on each counter (nil ones are off) in one
@@ -266,21 +272,22 @@ func (s *Service) hit(ctx context.Context, r *rate) error {
 // writeUser applies upd to u's item under cond (and asRead(u)). With a rate
 // counter the two writes go in one transaction, which returns no item: the
 // caller gets nil and applies what it changed itself.
-func (st *store) writeUser(ctx context.Context, u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder, r *rate) (*User, error) {
-	if r == nil {
+func (st *store) writeUser(ctx context.Context, u *User, upd expression.UpdateBuilder, cond expression.ConditionBuilder, r *rate, queued ...types.TransactWriteItem) (*User, error) {
+	if r == nil && len(queued) == 0 {
 		return st.update(ctx, u, upd, cond)
 	}
 	item, err := st.userUpdate(u, upd, cond)
 	if err != nil {
 		return nil, err
 	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		item,
-		r.item(st.table, r.guard && !r.giveBack),
-	}})
+	items := []types.TransactWriteItem{item}
+	if r != nil {
+		items = append(items, r.item(st.table, r.guard && !r.giveBack))
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, queued...)})
 	if err != nil {
 		if failed, conditional := txCanceled(err); conditional {
-			if failed[0] {
+			if failed[0] || r == nil {
 				return nil, errConditionFailed
 			}
 			return nil, r.refused(time.Now().UTC())

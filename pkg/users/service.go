@@ -39,7 +39,6 @@ const (
 // Service performs the account operations.
 type Service struct {
 	st     store
-	mail   mail.Sender
 	sealer func(context.Context) (*secret.Sealer, error)
 	cfg    config.Config
 	log    *slog.Logger
@@ -54,9 +53,9 @@ type Service struct {
 
 // New builds the service. sealer returns the token sealer, loading its key
 // on first use.
-func New(db DB, cfg config.Config, m mail.Sender, sealer func(context.Context) (*secret.Sealer, error), log *slog.Logger) *Service {
+func New(db DB, cfg config.Config, sealer func(context.Context) (*secret.Sealer, error), log *slog.Logger) *Service {
 	db = retryConflicts{DB: db, sleep: time.Sleep}
-	return &Service{st: store{db: db, table: cfg.TableName}, mail: m, sealer: sealer, cfg: cfg, log: log, Now: time.Now,
+	return &Service{st: store{db: db, table: cfg.TableName}, sealer: sealer, cfg: cfg, log: log, Now: time.Now,
 		full: &fullWindows{m: map[string]time.Time{}}}
 }
 
@@ -226,20 +225,18 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 		return nil, httpapi.Internal(err)
 	}
 	u.CodeActivation = &Code{Hash: secret.Hash(code.Value), Expires: now.Add(ActivationTTL), Epoch: u.CredEpoch}
-	if err := s.st.create(ctx, u, now); err != nil {
+	// The activation mail is queued in the sign-up's own transaction
+	// (outbox.go): still one request, and no mail without the account.
+	queued, err := s.outbox(ctx, u, now, outMail{kind: MailActivation, expires: u.CodeActivation.Expires,
+		msg: s.mailsFor(u).activation(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/account/activate", code.Value))})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.create(ctx, u, now, queued...); err != nil {
 		return nil, err
 	}
 	s.Metrics.Count(ctx, metrics.SignUps, 1)
-	s.send(ctx, u.UUID, s.mailsFor(u).activation(u.Email, s.link(ctx, s.cfg.ActivationLinkBase, "/account/activate", code.Value)))
 	return u, nil
-}
-
-// send mails m; a failure is logged, not returned: the account exists and
-// the person can ask for the mail again.
-func (s *Service) send(ctx context.Context, user string, m mail.Message) {
-	if err := s.mail.Send(ctx, m); err != nil {
-		s.log.ErrorContext(ctx, "mail not sent", "request_id", httpapi.RequestID(ctx), "user", user, "subject", m.Subject, "cause", err.Error())
-	}
 }
 
 // PublicURL is the service's base URL for ctx's request: PUBLIC_URL, or
@@ -287,7 +284,8 @@ func (s *Service) link(ctx context.Context, configured, route, code string) stri
 // from the username that another account holds gets a random suffix. A
 // slug is never a reason to replace an account: only the replaced holder
 // of the email or username gives its slug up.
-func (st *store) create(ctx context.Context, u *User, now time.Time) error {
+// queued (outbox items) are written in the same transaction.
+func (st *store) create(ctx context.Context, u *User, now time.Time, queued ...types.TransactWriteItem) error {
 	derived := u.Slug == ""
 	if derived {
 		u.Slug = SlugFrom(u.Username)
@@ -325,7 +323,8 @@ func (st *store) create(ctx context.Context, u *User, now time.Time) error {
 			}
 			items = append(items, removals...)
 		}
-		_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: append(items, counts...)})
+		items = append(append(items, counts...), queued...)
+		_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return nil
 		}
@@ -597,13 +596,13 @@ func (s *Service) ResendActivation(ctx context.Context, email, ip string) error 
 }
 
 // mailOnRequest is resend and reset: count the client IP; read the
-// address's user; if plan gives a code for it, store the code (with the
-// address's mail counter in the same transaction) and mail it. Whether or
-// not the address has an account, or the address's window is full, the
-// DynamoDB work is the same (one counted write, two reads, a two-item
-// transaction) and one mail goes out: where there is none to send, a decoy
-// to SES's mailbox simulator, which delivers nowhere. So neither the answer
-// nor its timing tells whether the address has an account.
+// address's user; if plan gives a code for it, store the code and queue
+// its mail (with the address's mail counter, in one transaction). Whether
+// or not the address has an account, or the address's window is full, the
+// DynamoDB work is the same (one counted write, two reads, a three-item
+// transaction): where there is nothing to mail, a decoy is queued, which
+// the stream function drops. So neither the answer nor its timing tells
+// whether the address has an account.
 func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
 	plan func(u *User, now time.Time) (*Code, string, func(string) mail.Message)) error {
 	e, msg := ValidEmail(email)
@@ -625,44 +624,57 @@ func (s *Service) mailOnRequest(ctx context.Context, email string, ipRate *rate,
 	if u != nil {
 		c, attr, build = plan(u, now)
 	}
-	owner := unknownUser
+	owner, kind := unknownUser, MailReset
 	if c != nil {
 		owner = u.UUID
+		if attr == "code_activation" {
+			kind = MailActivation
+		}
 	}
 	code, err := secret.NewCode(owner)
 	if err != nil {
 		return httpapi.Internal(err)
 	}
-	m := s.decoyMail(s.link(ctx, "", "/", code.Value))
 	if c != nil {
 		c.Hash = secret.Hash(code.Value)
-		_, err = s.st.writeUser(ctx, u, expression.Set(expression.Name(attr), expression.Value(*c)), expression.ConditionBuilder{}, addr.exact())
-		switch {
-		case err == nil:
-			m = build(code.Value)
-		case errors.Is(err, errConditionFailed) || isRefused(err):
-			// Changed meanwhile, or the address had mail enough: the decoy.
-		default:
+		queued, err := s.outbox(ctx, u, now, outMail{kind: kind, expires: c.Expires, msg: build(code.Value)})
+		if err != nil {
 			return err
 		}
-	} else if err := s.decoyWrite(ctx, addr); err != nil && !isRefused(err) {
+		_, err = s.st.writeUser(ctx, u, expression.Set(expression.Name(attr), expression.Value(*c)), expression.ConditionBuilder{}, addr.exact(), queued...)
+		if err == nil || errors.Is(err, errConditionFailed) || isRefused(err) {
+			// Sent, or changed meanwhile, or the address had mail enough:
+			// the same answer.
+			return nil
+		}
 		return err
 	}
-	s.send(ctx, owner, m)
+	// Nothing to mail: a decoy, queued like a mail and sent to nobody.
+	decoy, err := s.outbox(ctx, nil, now, outMail{kind: MailDecoy, msg: s.decoyMail(s.link(ctx, "", "/", code.Value))})
+	if err != nil {
+		return err
+	}
+	if err := s.decoyWrite(ctx, addr, decoy...); err != nil && !isRefused(err) {
+		return err
+	}
 	return nil
 }
 
 // decoyWrite is the write a request makes where it has nothing to store,
 // shaped as the user write it stands in for: a decoy counter, in one
 // transaction with r when limits are on.
-func (s *Service) decoyWrite(ctx context.Context, r *rate) error {
-	if r == nil {
+func (s *Service) decoyWrite(ctx context.Context, r *rate, queued ...types.TransactWriteItem) error {
+	if r == nil && len(queued) == 0 {
 		return s.hit(ctx, s.decoyRate())
 	}
-	if now := s.Now().UTC(); r.knownFull(now) {
+	if now := s.Now().UTC(); r != nil && r.knownFull(now) {
 		return r.refused(now)
 	}
-	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false), r.item(s.st.table, true)}
+	items := []types.TransactWriteItem{s.decoyRate().item(s.st.table, false)}
+	if r != nil {
+		items = append(items, r.item(s.st.table, true))
+	}
+	items = append(items, queued...)
 	_, err := s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return nil

@@ -103,6 +103,12 @@ type User struct {
 	FailedLogins    int   `dynamodbav:"failed_logins,omitempty"`
 	LockedUntil     int64 `dynamodbav:"locked_until,omitempty"` // unix ms: compared in conditions
 	TTL             int64 `dynamodbav:"ttl,omitempty"`
+	// EmailStatus is "" (fine), or failed, bounced or complained (outbox.go):
+	// set by the stream function and the SES feedback, shown to staff.
+	EmailStatus string `dynamodbav:"email_status,omitempty"`
+	// MailFailedAt and MailFailedKind tell of the last mail that failed.
+	MailFailedAt   *time.Time `dynamodbav:"mail_failed_at,omitempty"`
+	MailFailedKind string     `dynamodbav:"mail_failed_kind,omitempty"`
 }
 
 // code returns the code kept for purpose, or nil.
@@ -225,7 +231,10 @@ type View struct {
 	ManagedISDs                   []string        `json:"managed_isds"`
 	AttributeSources              map[string]any  `json:"attribute_sources"` // none tracked yet
 	ActiveISDs                    []string        `json:"active_isds"`       // no Identity Bridge yet
-	Token                         string          `json:"token,omitempty"`
+	// EmailStatus is failed, bounced or complained when mail to the
+	// address has a problem (outbox.go); absent when it has none.
+	EmailStatus string `json:"email_status,omitempty"`
+	Token       string `json:"token,omitempty"`
 }
 
 // TimeFormat is how every time is written: RFC 3339 in UTC.
@@ -284,6 +293,7 @@ func (u *User) ToView(baseURL string, defLifetime time.Duration, now time.Time) 
 		IsIdentityManager:        u.IsIdentityManager || len(u.ManagedISDs) > 0,
 		ManagedISDs:              orEmpty(u.ManagedISDs),
 		AttributeSources:         map[string]any{}, ActiveISDs: []string{},
+		EmailStatus: u.EmailStatus,
 	}
 	if utf8.RuneCountInString(v.FullName) > MaxFullName {
 		v.FullName = string([]rune(v.FullName)[:MaxFullName]) // Waldur's full_name is at most 200
