@@ -62,6 +62,12 @@ type Config struct {
 
 	// Events configures the stream's events and the mail's feedback.
 	Events Events
+
+	// CountShards is how many items each user list's count is spread over
+	// (COUNT_SHARDS, default DefaultCountShards, 1 to MaxCountShards): see
+	// docs/LISTING.md. Raise it freely; lowering it drops the counts kept in
+	// the shards past the new number.
+	CountShards int
 }
 
 // logLevel reads LOG_LEVEL: one of the template's LogLevel values, or
@@ -78,6 +84,12 @@ func logLevel(v string) (slog.Level, error) {
 	}
 	return 0, fmt.Errorf("config: LOG_LEVEL %q must be DEBUG, INFO, WARN or ERROR", v)
 }
+
+// The user lists' count shards (Config.CountShards).
+const (
+	DefaultCountShards = 16
+	MaxCountShards     = 64
+)
 
 // MaxTokenLifetime bounds a user's token_lifetime.
 const MaxTokenLifetime = 30 * 24 * time.Hour
@@ -101,6 +113,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
 		MetricsNamespace:    strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 		TokenLifetime:       12 * time.Hour,
+		CountShards:         DefaultCountShards,
 	}
 	var missing []string
 	if c.TableName == "" {
@@ -150,6 +163,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: DEFAULT_TOKEN_LIFETIME must be seconds between 60 and %d", int(MaxTokenLifetime.Seconds()))
 		}
 		c.TokenLifetime = time.Duration(n) * time.Second
+	}
+	if v := getenv("COUNT_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxCountShards {
+			return c, fmt.Errorf("config: COUNT_SHARDS must be a number from 1 to %d", MaxCountShards)
+		}
+		c.CountShards = n
 	}
 	remote, err := loadRemote(getenv)
 	if err != nil {

@@ -198,10 +198,11 @@ func TestTranslatedFunctionsRuntime(t *testing.T) {
 }
 
 // Settings a deployed function's environment need not carry: Lambda sets
-// AWS_REGION; DEFAULT_TOKEN_LIFETIME is not a stack setting (the code's
-// default); REMOTE_USERINFO_TOKEN is the local stack's, a deployed one reads
-// the secret REMOTE_USERINFO_TOKEN_SECRET_ARN names.
-var notFromTheStack = []string{"AWS_REGION", "DEFAULT_TOKEN_LIFETIME", "REMOTE_USERINFO_TOKEN"}
+// AWS_REGION; DEFAULT_TOKEN_LIFETIME and COUNT_SHARDS are not stack
+// settings (the code's defaults); REMOTE_USERINFO_TOKEN is the local
+// stack's, a deployed one reads the secret REMOTE_USERINFO_TOKEN_SECRET_ARN
+// names.
+var notFromTheStack = []string{"AWS_REGION", "DEFAULT_TOKEN_LIFETIME", "COUNT_SHARDS", "REMOTE_USERINFO_TOKEN"}
 
 // scoped are settings (by name or name prefix) that only some functions
 // use, and which: a function not listed must not carry them, a listed one

@@ -16,12 +16,18 @@ import (
 // SeedListed stores active accounts in bulk for scale tests, exactly as
 // create stores an account made active (AdminCreate): the user's item with
 // its list index keys (marshalUser), its email and username claims
-// (claimItem), and the list counts (countDeltas, countUpdate), only written
-// with BatchWriteItem and summed per list instead of one transaction each.
+// (claimItem), and the list counts (countDeltas, countUpdate, on the shard
+// shardFor picks for each user, of the default number of shards), only
+// written with BatchWriteItem and summed per list shard instead of one
+// transaction each.
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
 	st := store{table: table}
 	var reqs []types.WriteRequest
-	deltas := map[string]map[string]int64{}
+	type shardOf struct {
+		list  string
+		shard int
+	}
+	deltas := map[shardOf]map[string]int64{}
 	for _, u := range us {
 		if !listed(u) {
 			return fmt.Errorf("seed: %s is not an active account", u.Username)
@@ -34,11 +40,12 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 		}
 		for id, bs := range countDeltas(nil, u) {
-			if deltas[id] == nil {
-				deltas[id] = map[string]int64{}
+			k := shardOf{id, shardFor(bucketOf(u.Username), st.shards())}
+			if deltas[k] == nil {
+				deltas[k] = map[string]int64{}
 			}
 			for b, d := range bs {
-				deltas[id][b] += d
+				deltas[k][b] += d
 			}
 		}
 	}
@@ -76,14 +83,14 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
 		return err
 	}
-	for _, id := range slices.Sorted(maps.Keys(deltas)) {
+	for k, bs := range deltas {
 		// In chunks: an update expression holds at most 4 KB.
-		for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[id])), 100) {
+		for chunk := range slices.Chunk(slices.Sorted(maps.Keys(bs)), 100) {
 			part := map[string]int64{}
 			for _, b := range chunk {
-				part[b] = deltas[id][b]
+				part[b] = bs[b]
 			}
-			u := countUpdate(table, id, part)
+			u := countUpdate(table, k.list, k.shard, part)
 			if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
 				UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 				ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {

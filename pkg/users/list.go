@@ -19,16 +19,22 @@ package users
 // (status is the user's own attribute: is_active is true exactly when the
 // status is ENABLED; the UNVERIFIED partition of that index is never read.)
 //
-// Counts: one item per list (pk USERLIST#<list>, sk COUNT) with the list's
-// total n and, per bucket, the number of its users whose username starts
-// with the bucket (the first bucketLen bytes, attributes "b:<prefix>").
-// Every write that changes who is listed, their status, flags or username
-// updates the count items in the same TransactWriteItems as the user, and
-// is conditional on those fields still being as read, so counts never
-// drift. Sign-up (UNVERIFIED) touches none of it and stays one request.
+// Counts: each list's count is spread over shards, items pk USERLIST#<list>,
+// sk COUNT (shard 0) and COUNT#1 … COUNT#<n-1>, each holding a part of the
+// list's total n and, per bucket, of the number of its users whose username
+// starts with the bucket (the first bucketLen bytes, attributes
+// "b:<prefix>"). A list's count is the sum over its shards (a shard's part
+// may be negative), so a write may add its deltas to any shard: writes are
+// spread over them and do not meet on one item (on DynamoDB concurrent
+// transactions on one item cancel each other). Every write that changes who
+// is listed, their status, flags or username updates one shard of each list
+// it moves in the same TransactWriteItems as the user, and is conditional on
+// those fields still being as read, so counts never drift. Sign-up
+// (UNVERIFIED) touches none of it and stays one request. See "The count
+// mechanism" below for the API a new list uses.
 //
 // A page: the caller's authentication read becomes a BatchGetItem that also
-// reads the list's count item (request 1); the count item gives the total
+// reads every shard of the list's count (request 1); their sum gives the total
 // and, by summing buckets, the bucket holding the page's first user and how
 // many users of that bucket precede it; one Query from the bucket's first
 // username, Limit skip+size, returns the page (request 2). The skipped users
@@ -46,7 +52,9 @@ package users
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -59,6 +67,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/httpapi"
 )
 
@@ -77,7 +86,10 @@ const (
 // Count items and pages.
 const (
 	countPrefix = "USERLIST#"
-	countSK     = "COUNT"
+	countSK     = "COUNT" // shard 0's; shard i > 0 is COUNT#<i>
+	// countSpread is how many shards one bucket's writes go to (see
+	// shardFor), out of the store's shards.
+	countSpread = 4
 	bucketAttr  = "b:"
 	// bucketLen is how many leading bytes of a username make its bucket.
 	bucketLen = 3
@@ -116,10 +128,6 @@ func staffList(b bool) userList {
 
 func supportList(b bool) userList {
 	return userList{"support#" + flagValue(b), IndexSupport, attrSupport, flagValue(b)}
-}
-
-func (l userList) countKey() map[string]types.AttributeValue {
-	return key(countPrefix+l.id, countSK)
 }
 
 // listed reports whether u appears in lists: every account but an
@@ -228,9 +236,88 @@ func countDeltas(before, after *User) map[string]map[string]int64 {
 	return d
 }
 
-// countUpdate adds buckets' deltas (and their sum to the total) to a list's
-// count item, creating it if need be.
-func countUpdate(table, listID string, buckets map[string]int64) *types.Update {
+// The count mechanism. A list is counted by giving it an id (userList.id,
+// e.g. "status#ENABLED") and returning it from memberships for the users it
+// holds; then, with no more code per list:
+//
+//   - writes: st.countItems(before, after) (or listingWrite, which calls it)
+//     gives the transaction items that move every list's counts for a change
+//     of a user from before to after, all on one shard index (shardFor);
+//   - reads: st.countKeys(id) are the keys of every shard of a list, to read
+//     in one BatchGetItem (at most MaxCountShards keys, so beside a few
+//     others); sumCounts(id, items) adds up those of the items read.
+//
+// Shards are items pk USERLIST#<id>, sk COUNT (shard 0, the single count
+// item of the design before shards, so such a table needs no backfill) and
+// COUNT#<i>. Any shard may hold any bucket, with any sign; only the sum is
+// meaningful.
+
+// countShardSK is shard i's sort key.
+func countShardSK(i int) string {
+	if i == 0 {
+		return countSK
+	}
+	return countSK + "#" + strconv.Itoa(i)
+}
+
+// countShardIndex is the shard a count shard's key names.
+func countShardIndex(k map[string]types.AttributeValue) int {
+	sk, _ := k["sk"].(*types.AttributeValueMemberS)
+	if sk == nil {
+		return 0
+	}
+	i, _ := strconv.Atoi(strings.TrimPrefix(sk.Value, countSK+"#"))
+	return i
+}
+
+// shards is how many shards each list's count has (unset: the default).
+func (st *store) shards() int { return countShards(st.countShards) }
+
+func countShards(n int) int {
+	if n <= 0 {
+		return config.DefaultCountShards
+	}
+	return n
+}
+
+// countKeys are the keys of every shard of list id's count.
+func (st *store) countKeys(id string) []map[string]types.AttributeValue {
+	keys := make([]map[string]types.AttributeValue, st.shards())
+	for i := range keys {
+		keys[i] = key(countPrefix+id, countShardSK(i))
+	}
+	return keys
+}
+
+// shardFor picks the shard a write of a bucket's deltas goes to: at random
+// among the countSpread shards the bucket hashes to. Writes of different
+// buckets spread over all shards, writes of one bucket (an import of
+// usr00001, usr00002…) over countSpread of them; and a bucket's part is kept
+// in about countSpread shards (a retry after a conflict may put it on any),
+// so a list's shards together are about countSpread times the size of the
+// single item they replace, not shards times (each is read, and written, in
+// whole: their size is capacity). A transaction
+// canceled by a conflict on a shard is retried on another one
+// (retryConflicts, reshard). countItems puts all the lists a transaction
+// moves on the one shard it picks.
+func shardFor(bucket string, shards int) int {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	return (int(h.Sum32()%uint32(shards)) + rand.IntN(min(countSpread, shards))) % shards
+}
+
+// isCountKey reports whether k is a count shard's key (and of which list).
+func isCountKey(k map[string]types.AttributeValue) (string, bool) {
+	pk, ok := k["pk"].(*types.AttributeValueMemberS)
+	if !ok || !strings.HasPrefix(pk.Value, countPrefix) {
+		return "", false
+	}
+	return strings.TrimPrefix(pk.Value, countPrefix), true
+}
+
+// countUpdate adds buckets' deltas (and their sum to the total) to shard
+// shard of a list's count, creating the item if need be.
+func countUpdate(table, listID string, shard int, buckets map[string]int64) *types.Update {
 	names := map[string]string{}
 	vals := map[string]types.AttributeValue{}
 	var parts []string
@@ -247,7 +334,7 @@ func countUpdate(table, listID string, buckets map[string]int64) *types.Update {
 		vals[":n"] = n(total)
 		parts = append([]string{"#n :n"}, parts...)
 	}
-	return &types.Update{TableName: aws.String(table), Key: key(countPrefix+listID, countSK),
+	return &types.Update{TableName: aws.String(table), Key: key(countPrefix+listID, countShardSK(shard)),
 		UpdateExpression: aws.String("ADD " + strings.Join(parts, ", ")), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
 }
 
@@ -255,8 +342,21 @@ func countUpdate(table, listID string, buckets map[string]int64) *types.Update {
 func (st *store) countItems(before, after *User) []types.TransactWriteItem {
 	d := countDeltas(before, after)
 	var items []types.TransactWriteItem
+	if len(d) == 0 {
+		return nil
+	}
+	// One shard for every list the change moves: two such transactions
+	// then meet only when they drew the same shard, not when any one of
+	// their (up to 8) lists' draws did. It is picked by the user's bucket
+	// (after the change, or before it for a delete); a username change
+	// moves two buckets of a list, and any shard may take both deltas.
+	u := after
+	if !listed(u) {
+		u = before
+	}
+	shard := shardFor(bucketOf(u.Username), st.shards())
 	for _, id := range slices.Sorted(maps.Keys(d)) {
-		items = append(items, types.TransactWriteItem{Update: countUpdate(st.table, id, d[id])})
+		items = append(items, types.TransactWriteItem{Update: countUpdate(st.table, id, shard, d[id])})
 	}
 	return items
 }
@@ -615,7 +715,7 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 	case planClaims:
 		extra = q.claimKeys()
 	case planIndexed:
-		extra = []map[string]types.AttributeValue{l.countKey()}
+		extra = s.st.countKeys(l.id)
 	}
 	// The list's own reads ride in the authentication's read.
 	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
@@ -640,7 +740,7 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 		}
 		return q.inMemory(us), nil
 	case planIndexed:
-		c := parseCounts(got[countPrefix+l.id])
+		c := sumCounts(l.id, got)
 		us, err := s.st.indexedPage(ctx, l, c, q)
 		if err != nil {
 			return nil, err
@@ -656,9 +756,13 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 
 // claimedUsers reads the users that hold the claims q names, each claim
 // kind narrowing the set: one GetItem, or one BatchGetItem for several.
-func (st *store) claimedUsers(ctx context.Context, q ListQuery, got map[string]map[string]types.AttributeValue) ([]*User, error) {
+func (st *store) claimedUsers(ctx context.Context, q ListQuery, got []map[string]types.AttributeValue) ([]*User, error) {
+	byPK := map[string]map[string]types.AttributeValue{}
+	for _, it := range got {
+		byPK[pkOf(it)] = it // claims: one item per pk
+	}
 	holder := func(pk string) string {
-		if it := got[pk]; it != nil {
+		if it := byPK[pk]; it != nil {
 			if u, ok := it["user"].(*types.AttributeValueMemberS); ok {
 				return u.Value
 			}
@@ -745,7 +849,7 @@ func (st *store) batchGet(ctx context.Context, keys []map[string]types.Attribute
 	return out, nil
 }
 
-// listCounts is a list's count item.
+// listCounts is a list's count: the sum of its shards.
 type listCounts struct {
 	total   int64
 	buckets []bucketCount // in username order
@@ -756,22 +860,36 @@ type bucketCount struct {
 	n      int64
 }
 
-func parseCounts(item map[string]types.AttributeValue) listCounts {
+// sumCounts adds up the shards of list id's count among items (any other
+// item is ignored; a shard not there counts nothing).
+func sumCounts(id string, items []map[string]types.AttributeValue) listCounts {
 	var c listCounts
-	for name, v := range item {
-		num, ok := v.(*types.AttributeValueMemberN)
-		if !ok {
+	buckets := map[string]int64{}
+	for _, item := range items {
+		if l, ok := isCountKey(item); !ok || l != id {
 			continue
 		}
-		x, err := strconv.ParseInt(num.Value, 10, 64)
-		if err != nil {
-			continue
+		for name, v := range item {
+			num, ok := v.(*types.AttributeValueMemberN)
+			if !ok {
+				continue
+			}
+			x, err := strconv.ParseInt(num.Value, 10, 64)
+			if err != nil {
+				continue
+			}
+			switch {
+			case name == "n":
+				c.total += x
+			case strings.HasPrefix(name, bucketAttr):
+				buckets[strings.TrimPrefix(name, bucketAttr)] += x
+			}
 		}
-		switch {
-		case name == "n":
-			c.total = max(x, 0)
-		case strings.HasPrefix(name, bucketAttr) && x > 0:
-			c.buckets = append(c.buckets, bucketCount{strings.TrimPrefix(name, bucketAttr), x})
+	}
+	c.total = max(c.total, 0)
+	for b, x := range buckets {
+		if x > 0 {
+			c.buckets = append(c.buckets, bucketCount{b, x})
 		}
 	}
 	// Byte order, as DynamoDB sorts strings; a short username's bucket (a
@@ -872,8 +990,8 @@ type prefetchDB struct {
 	extra []map[string]types.AttributeValue
 
 	done    bool
-	got     map[string]map[string]types.AttributeValue // by pk
-	pending []map[string]types.AttributeValue          // left unprocessed
+	got     []map[string]types.AttributeValue // the extra items read
+	pending []map[string]types.AttributeValue // left unprocessed
 }
 
 func pkOf(k map[string]types.AttributeValue) string {
@@ -897,13 +1015,12 @@ func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opt
 		return nil, err
 	}
 	want := pkOf(in.Key)
-	p.got = map[string]map[string]types.AttributeValue{}
 	var item map[string]types.AttributeValue
 	for _, it := range res.Responses[p.table] {
 		if pkOf(it) == want {
 			item = it
 		} else {
-			p.got[pkOf(it)] = it
+			p.got = append(p.got, it)
 		}
 	}
 	userPending := false
@@ -920,11 +1037,12 @@ func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opt
 	return &dynamodb.GetItemOutput{Item: item}, nil
 }
 
-// results returns the extra items by pk, reading any the first read did
-// not (it left them unprocessed, or authentication never read the caller).
-func (p *prefetchDB) results(ctx context.Context) (map[string]map[string]types.AttributeValue, error) {
+// results returns the extra items that exist, reading any the first read
+// did not (it left them unprocessed, or authentication never read the
+// caller).
+func (p *prefetchDB) results(ctx context.Context) ([]map[string]types.AttributeValue, error) {
 	if !p.done {
-		p.done, p.pending, p.got = true, p.extra, map[string]map[string]types.AttributeValue{}
+		p.done, p.pending = true, p.extra
 	}
 	if len(p.pending) > 0 {
 		st := store{db: p.DB, table: p.table}
@@ -932,9 +1050,7 @@ func (p *prefetchDB) results(ctx context.Context) (map[string]map[string]types.A
 		if err != nil {
 			return nil, err
 		}
-		for _, it := range items {
-			p.got[pkOf(it)] = it
-		}
+		p.got = append(p.got, items...)
 		p.pending = nil
 	}
 	return p.got, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,9 +23,16 @@ const conflictRetries = 4
 // retryConflicts wraps a DB so TransactWriteItems is retried, with jittered
 // backoff, when DynamoDB cancels it for a transaction conflict (the SDK's
 // retryer does not retry TransactionCanceledException).
+//
+// A transaction canceled by a conflict on a list count shard (list.go) is
+// retried with its count updates on another shard: the deltas may go to
+// any shard, and the one just contended is the likeliest to be contended
+// again.
 type retryConflicts struct {
 	DB
 	sleep func(time.Duration)
+	// shards is how many shards each list's count has.
+	shards int
 }
 
 func (r retryConflicts) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
@@ -33,9 +41,51 @@ func (r retryConflicts) TransactWriteItems(ctx context.Context, in *dynamodb.Tra
 		if err == nil || attempt == conflictRetries || !onlyConflicts(err) || ctx.Err() != nil {
 			return out, err
 		}
+		in = reshard(in, err, r.shards)
 		base := 10 * time.Millisecond << attempt
 		r.sleep(base/2 + time.Duration(rand.Int64N(int64(base))))
 	}
+}
+
+// reshard returns in with its count shard updates moved to another shard,
+// all to the same one at random (countItems keeps a transaction's lists on
+// one shard), when err (a canceled transaction) names one of them as
+// conflicting; in itself is not changed.
+func reshard(in *dynamodb.TransactWriteItemsInput, err error, shards int) *dynamodb.TransactWriteItemsInput {
+	var tc *types.TransactionCanceledException
+	if shards < 2 || !errors.As(err, &tc) {
+		return in
+	}
+	cur := -1
+	for i, reason := range tc.CancellationReasons {
+		if i >= len(in.TransactItems) || aws.ToString(reason.Code) != "TransactionConflict" || in.TransactItems[i].Update == nil {
+			continue
+		}
+		if _, ok := isCountKey(in.TransactItems[i].Update.Key); ok {
+			cur = countShardIndex(in.TransactItems[i].Update.Key)
+			break
+		}
+	}
+	if cur < 0 {
+		return in
+	}
+	next := rand.IntN(shards - 1) // any shard but the one contended
+	if next >= cur {
+		next++
+	}
+	out := *in
+	out.TransactItems = slices.Clone(in.TransactItems)
+	for i, it := range out.TransactItems {
+		if it.Update == nil {
+			continue
+		}
+		if id, ok := isCountKey(it.Update.Key); ok {
+			moved := *it.Update
+			moved.Key = key(countPrefix+id, countShardSK(next))
+			out.TransactItems[i] = types.TransactWriteItem{Update: &moved}
+		}
+	}
+	return &out
 }
 
 // onlyConflicts reports whether a transaction was canceled for conflicts

@@ -102,6 +102,8 @@ func n(v int64) types.AttributeValue {
 type store struct {
 	db    DB
 	table string
+	// countShards is how many shards each list's count has (list.go).
+	countShards int
 }
 
 func (st *store) marshalUser(u *User) (map[string]types.AttributeValue, error) {
@@ -330,7 +332,9 @@ func dbError(err error) error {
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException":
+			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException",
+			// A single-item write to an item a transaction holds that moment.
+			"TransactionConflictException":
 			return httpapi.Unavailable(err)
 		}
 		if _, conditional := txCanceled(err); conditional {
