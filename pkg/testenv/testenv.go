@@ -273,7 +273,9 @@ func (e *Env) startStream(ctx context.Context, opts Options) error {
 	so := app.Options{LogOutput: e.StreamLogs, Mail: opts.App.Mail}
 	// Its requests are not the API's: counted apart (StreamRequests).
 	e.StreamRequests = ddbmetrics.New()
-	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware, e.Actions.Middleware}
+	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware}
+	// Its IAM actions, on every client (DynamoDB, SES, S3), as the API's.
+	so.AWSOptions = []func(*awsconfig.LoadOptions) error{awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.Actions.Middleware})}
 	h, err := app.NewStream(ctx, e.Config, so)
 	if err != nil {
 		return err
