@@ -63,7 +63,7 @@ $(foreach f,$(FUNCTIONS),$(eval $(call function_build_rule,$(call function_id,$(
 # Go sources to format-check (testdata included; npm and build output not).
 FIND_GO_FILES := find . \( -path ./.git -o -path ./tools/node_modules -o -path ./.aws-sam -o -path ./.local \) -prune -o -name '*.go' -print0
 
-.PHONY: all build $(BUILD_TARGETS) tools run create-staff test e2e fmt-check vet staticcheck lint-template generate bench bench-list fuzz clean
+.PHONY: all build $(BUILD_TARGETS) tools run create-staff preflight test e2e fmt-check vet staticcheck lint-template generate bench bench-list fuzz clean
 
 all: build
 
@@ -85,6 +85,13 @@ create-staff:
 	TABLE_NAME="$$(aws cloudformation describe-stacks --stack-name $(STACK) \
 		--query "Stacks[0].Outputs[?OutputKey=='UsersTableName'].OutputValue" --output text)" \
 	ADMIN_EMAIL="$(EMAIL)" go run ./cmd/create-staff
+
+## preflight: can the deployed stack send mail? Its SenderEmail (or its domain)
+##   verified in SES, sending enabled, and whether the account is still in the
+##   SES sandbox (exit 3); uses your AWS credentials and region, changes nothing.
+##   make preflight STACK=user-accounts   (SENDER=<address> before the first deploy)
+preflight:
+	@STACK="$(STACK)" SENDER="$(SENDER)" go run ./cmd/preflight
 
 ## run: the local stack (API + emulated DynamoDB and SES)
 run: tools

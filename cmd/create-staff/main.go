@@ -51,7 +51,7 @@ func run(ctx context.Context, getenv func(string) string, stdin io.Reader, stdou
 	cfg, err := config.Load(func(k string) string {
 		switch k {
 		case "MAIL_FROM":
-			return "create-staff@localhost" // no mail is sent
+			return "create-staff@example.invalid" // no mail is sent
 		case "TOKEN_KEY":
 			return "create-staff-needs-no-token-key" // no token is issued
 		case "TOKEN_KEY_SECRET_ARN":

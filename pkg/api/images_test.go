@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -9,6 +10,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/example/accounts/pkg/testenv"
 )
@@ -111,6 +116,33 @@ func TestImageUploads(t *testing.T) {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
 	})
+	t.Run("case=a refused sign-up with an image leaves no image behind", func(t *testing.T) {
+		before := keptImages(t)
+		ct, body := waldurMultipart(t, [][2]string{{"email", u.Email}, {"password", testenv.DefaultPassword}}, &[3]string{"image", "a.png", string(testPNG(t))})
+		r := env.Do(t, "POST", "/api/users", body, "Content-Type", ct)
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("a sign-up for an active account's address: %d %s", r.Status, r.Body)
+		}
+		if after := keptImages(t); after != before {
+			t.Errorf("images kept: %d before, %d after", before, after)
+		}
+	})
+	t.Run("case=staff deleting a user deletes the image", func(t *testing.T) {
+		staff := env.NewStaff(t, "img-staff", false)
+		v := env.NewUser(t, "img-del")
+		ct, body := waldurMultipart(t, nil, &[3]string{"image", "v.png", string(testPNG(t))})
+		r := env.Do(t, "PATCH", "/api/users/"+v.UUID+"/", body, append(waldurHeaders(v.Token), "Content-Type", ct)...)
+		if r.Status != http.StatusOK {
+			t.Fatalf("upload: %d %s", r.Status, r.Body)
+		}
+		img := strings.TrimPrefix(r.Str("image"), env.Config.PublicURL)
+		if d := env.Do(t, "DELETE", "/api/users/"+v.UUID, nil, auth(staff)...); d.Status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", d.Status, d.Body)
+		}
+		if g := env.Do(t, "GET", img, nil); g.Status != http.StatusNotFound {
+			t.Errorf("image after delete: %d", g.Status)
+		}
+	})
 	t.Run("case=deleting the user deletes the image", func(t *testing.T) {
 		if r := env.Do(t, "DELETE", "/api/users", nil, auth(u)...); r.Status != http.StatusOK {
 			t.Fatalf("delete: %d %s", r.Status, r.Body)
@@ -119,4 +151,16 @@ func TestImageUploads(t *testing.T) {
 			t.Errorf("image after delete: %d", g.Status)
 		}
 	})
+}
+
+// keptImages counts the objects in the images bucket.
+func keptImages(t *testing.T) int {
+	t.Helper()
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(env.S3.Endpoint()), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(testenv.ImagesBucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Contents)
 }

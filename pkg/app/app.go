@@ -29,6 +29,7 @@ import (
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/legacyauth"
 	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/remote"
 	"github.com/example/accounts/pkg/secret"
 	"github.com/example/accounts/pkg/streams"
@@ -63,6 +64,8 @@ type parts struct {
 	db     users.DB
 	sender mail.Sender
 	sealer func(context.Context) (*secret.Sealer, error)
+	// metrics writes the EMF lines (pkg/metrics) beside the logs.
+	metrics *metrics.Recorder
 }
 
 func build(ctx context.Context, cfg config.Config, opts Options) (*parts, error) {
@@ -71,6 +74,7 @@ func build(ctx context.Context, cfg config.Config, opts Options) (*parts, error)
 		out = os.Stdout
 	}
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	rec := metrics.New(out, cfg.MetricsNamespace)
 
 	var loadOpts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" { // else the SDK's own chain (~/.aws/config) decides
@@ -106,7 +110,9 @@ func build(ctx context.Context, cfg config.Config, opts Options) (*parts, error)
 			}
 		})}
 	}
-	return &parts{log: log, awsCfg: awsCfg, ddb: ddb, db: db, sender: sender, sealer: tokenSealer(cfg, awsCfg)}, nil
+	// Every send is counted (MailsSent, MailsFailed), whoever sends.
+	return &parts{log: log, awsCfg: awsCfg, ddb: ddb, db: db, sender: metrics.Sender{Sender: sender, Metrics: rec},
+		sealer: tokenSealer(cfg, awsCfg), metrics: rec}, nil
 }
 
 // New builds the API from cfg.
@@ -123,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		}
 		svc.SetLegacy(legacyauth.New(cfg.Migration, tok, opts.LegacyHTTP))
 	}
+	svc.Metrics = p.metrics
 	return &api.API{Users: svc, Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 
@@ -143,9 +150,6 @@ func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.H
 		}}
 	if opts.WrapStreamDB != nil {
 		h.DB = opts.WrapStreamDB(p.ddb)
-	}
-	if opts.Mail != nil {
-		h.Mail = opts.Mail
 	}
 	if cfg.Events.Bus != "" {
 		h.Events = eventbridge.NewFromConfig(p.awsCfg, func(o *eventbridge.Options) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
 )
 
 // Branding is how the pages and the mails name and show the product; the
@@ -21,16 +20,6 @@ const (
 	DefaultAccentColor = "#0b5cad"
 )
 
-// The patterns each branding value must match (empty means the default);
-// template.yaml's AllowedPattern of each parameter is the same expression,
-// and a test keeps the two in step.
-var (
-	ProductNamePattern  = regexp.MustCompile(`^([^\x00-\x1F\x7F<>]{1,60})?$`)
-	LogoURLPattern      = regexp.MustCompile(`^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s"'<>\\]*)?)?$`)
-	AccentColorPattern  = regexp.MustCompile(`^(#[0-9A-Fa-f]{6})?$`)
-	SupportEmailPattern = regexp.MustCompile(`^([^@\s]+@[^@\s]+\.[^@\s]+)?$`)
-)
-
 func loadBranding(getenv func(string) string) (Branding, error) {
 	b := Branding{
 		ProductName: getenv("PRODUCT_NAME"),
@@ -44,16 +33,14 @@ func loadBranding(getenv func(string) string) (Branding, error) {
 		{"PRODUCT_NAME", b.ProductName, ProductNamePattern},
 		{"LOGO_URL", b.LogoURL, LogoURLPattern},
 		{"ACCENT_COLOR", b.AccentColor, AccentColorPattern},
-		{"SUPPORT_EMAIL", strings.TrimSpace(getenv("SUPPORT_EMAIL")), SupportEmailPattern},
+		{"SUPPORT_EMAIL", getenv("SUPPORT_EMAIL"), SupportEmailPattern},
 	} {
 		if !c.re.MatchString(c.v) {
 			return b, fmt.Errorf("config: %s %q must match %s", c.name, c.v, c.re)
 		}
 	}
-	if b.LogoURL != "" {
-		if _, err := url.Parse(b.LogoURL); err != nil {
-			return b, fmt.Errorf("config: LOGO_URL: %w", err)
-		}
+	if err := checkURL("LOGO_URL", b.LogoURL, LogoURLPattern); err != nil {
+		return b, err
 	}
 	if b.ProductName == "" {
 		b.ProductName = DefaultProductName

@@ -1,47 +1,11 @@
 package config_test
 
 import (
-	"os"
+	"slices"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/example/accounts/pkg/config"
 )
-
-// The template's AllowedPattern of each branding parameter is the pattern
-// the code accepts, so a stack cannot be deployed with a value the
-// functions then refuse at cold start (or the reverse).
-func TestBrandingPatternsMatchTheTemplate(t *testing.T) {
-	raw, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Parameters map[string]struct {
-			AllowedPattern string `yaml:"AllowedPattern"`
-			Default        string `yaml:"Default"`
-		} `yaml:"Parameters"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for param, want := range map[string]string{
-		"ProductName":  config.ProductNamePattern.String(),
-		"LogoUrl":      config.LogoURLPattern.String(),
-		"AccentColor":  config.AccentColorPattern.String(),
-		"SupportEmail": config.SupportEmailPattern.String(),
-	} {
-		p, ok := doc.Parameters[param]
-		if !ok {
-			t.Errorf("template.yaml has no parameter %s", param)
-			continue
-		}
-		if p.AllowedPattern != want {
-			t.Errorf("%s: AllowedPattern %q, the code accepts %q", param, p.AllowedPattern, want)
-		}
-	}
-}
 
 func TestBrandingValues(t *testing.T) {
 	base := map[string]string{"TABLE_NAME": "t", "MAIL_FROM": "a@b.example", "TOKEN_KEY": "0123456789abcdef0123"}
@@ -76,5 +40,16 @@ func TestBrandingValues(t *testing.T) {
 				t.Fatalf("defaults: %+v", cfg.Branding)
 			}
 		})
+	}
+}
+
+// Variables names every setting Load reads, the conditional ones (the
+// remote source's, read only with a URL) included.
+func TestVariables(t *testing.T) {
+	vars := config.Variables()
+	for _, want := range []string{"TABLE_NAME", "MAIL_FROM", "RATE_LIMIT_LOGIN", "REMOTE_IDP_NAME", "REMOTE_USERINFO_TIMEOUT_MS", "METRICS_NAMESPACE", "SUPPORT_EMAIL", "LOG_LEVEL"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("Variables() = %v lacks %s", vars, want)
+		}
 	}
 }

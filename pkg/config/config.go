@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +47,11 @@ type Config struct {
 
 	RateLimits RateLimits
 
-	LogLevel      slog.Level    // LOG_LEVEL
-	TokenLifetime time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
+	LogLevel slog.Level // LOG_LEVEL
+	// MetricsNamespace is the CloudWatch namespace of the EMF metrics
+	// (METRICS_NAMESPACE: the stack's name on AWS; empty = UserAccounts).
+	MetricsNamespace string
+	TokenLifetime    time.Duration // DEFAULT_TOKEN_LIFETIME seconds, default 12 h
 
 	// Remote is the remote identity source of pull_remote_user; its URL is
 	// empty when none is configured.
@@ -76,6 +80,21 @@ type Config struct {
 	CountShards int
 }
 
+// logLevel reads LOG_LEVEL: one of the template's LogLevel values, or
+// empty for INFO (slog's own parser also takes "debug" and "INFO+2", which
+// the template does not).
+func logLevel(v string) (slog.Level, error) {
+	switch v {
+	case "":
+		return slog.LevelInfo, nil
+	case "DEBUG", "INFO", "WARN", "ERROR":
+		var l slog.Level
+		err := l.UnmarshalText([]byte(v))
+		return l, err
+	}
+	return 0, fmt.Errorf("config: LOG_LEVEL %q must be DEBUG, INFO, WARN or ERROR", v)
+}
+
 // The user lists' count shards (Config.CountShards).
 const (
 	DefaultCountShards = 16
@@ -89,12 +108,12 @@ const MaxTokenLifetime = 30 * 24 * time.Hour
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:           strings.TrimSpace(getenv("TABLE_NAME")),
-		MailFrom:            strings.TrimSpace(getenv("MAIL_FROM")),
-		PublicURL:           strings.TrimRight(strings.TrimSpace(getenv("PUBLIC_URL")), "/"),
-		SupportEmail:        strings.TrimSpace(getenv("SUPPORT_EMAIL")),
-		ActivationLinkBase:  strings.TrimSpace(getenv("ACTIVATION_LINK_BASE")),
-		ResetLinkBase:       strings.TrimSpace(getenv("RESET_LINK_BASE")),
-		EmailChangeLinkBase: strings.TrimSpace(getenv("EMAIL_CHANGE_LINK_BASE")),
+		MailFrom:            getenv("MAIL_FROM"),
+		PublicURL:           getenv("PUBLIC_URL"),
+		SupportEmail:        getenv("SUPPORT_EMAIL"),
+		ActivationLinkBase:  getenv("ACTIVATION_LINK_BASE"),
+		ResetLinkBase:       getenv("RESET_LINK_BASE"),
+		EmailChangeLinkBase: getenv("EMAIL_CHANGE_LINK_BASE"),
 		TokenKey:            getenv("TOKEN_KEY"),
 		TokenKeySecretARN:   strings.TrimSpace(getenv("TOKEN_KEY_SECRET_ARN")),
 		Region:              strings.TrimSpace(getenv("AWS_REGION")),
@@ -102,6 +121,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SESEndpoint:         strings.TrimSpace(getenv("SES_ENDPOINT")),
 		S3Endpoint:          strings.TrimSpace(getenv("S3_ENDPOINT")),
 		ImagesBucket:        strings.TrimSpace(getenv("IMAGES_BUCKET")),
+		MetricsNamespace:    strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 		TokenLifetime:       12 * time.Hour,
 		CountShards:         DefaultCountShards,
 	}
@@ -118,16 +138,29 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(missing) > 0 {
 		return c, fmt.Errorf("config: missing required environment variable(s): %s", strings.Join(missing, ", "))
 	}
-	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "") {
-		return c, fmt.Errorf("config: PUBLIC_URL %q must be an absolute http(s) URL without query or fragment", c.PublicURL)
+	if !MailFromPattern.MatchString(c.MailFrom) {
+		return c, fmt.Errorf("config: MAIL_FROM %q must be an address or Name <address> (%s)", c.MailFrom, MailFromPattern)
 	}
+	for _, u := range []struct {
+		name, v string
+		re      *regexp.Regexp
+	}{
+		{"PUBLIC_URL", c.PublicURL, PublicURLPattern},
+		{"ACTIVATION_LINK_BASE", c.ActivationLinkBase, LinkPattern},
+		{"RESET_LINK_BASE", c.ResetLinkBase, LinkPattern},
+		{"EMAIL_CHANGE_LINK_BASE", c.EmailChangeLinkBase, LinkPattern},
+	} {
+		if err := checkURL(u.name, u.v, u.re); err != nil {
+			return c, err
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.TokenKey != "" && len(c.TokenKey) < 16 {
 		return c, errors.New("config: TOKEN_KEY must be at least 16 characters")
 	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, fmt.Errorf("config: LOG_LEVEL %q: %w", v, err)
-		}
+	var err error
+	if c.LogLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
+		return c, err
 	}
 	rl, err := loadRateLimits(getenv)
 	if err != nil {
@@ -170,4 +203,25 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// Variables lists, sorted, every environment variable Load reads: the
+// settings a deployed function's environment must cover (the SAM
+// translator test checks template.yaml against it).
+func Variables() []string {
+	// Valid required settings and a remote source, so that Load reads on
+	// to the end, the remote source's settings included.
+	probe := map[string]string{"TABLE_NAME": "t", "MAIL_FROM": "a@b.example", "TOKEN_KEY": "0123456789abcdef0123",
+		"REMOTE_USERINFO_URL": "https://idp.example.org/{username}", "REMOTE_USERINFO_TOKEN": "t"}
+	seen := map[string]bool{}
+	_, _ = Load(func(k string) string {
+		seen[k] = true
+		return probe[k]
+	})
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

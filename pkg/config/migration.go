@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,9 +27,9 @@ const DefaultMigrationTimeout = 3 * time.Second
 
 func loadMigration(getenv func(string) string) (Migration, error) {
 	m := Migration{
-		URL:            strings.TrimSpace(getenv("MIGRATION_URL")),
+		URL:            getenv("MIGRATION_URL"),
 		Token:          strings.TrimSpace(getenv("MIGRATION_TOKEN")),
-		TokenSecretARN: strings.TrimSpace(getenv("MIGRATION_TOKEN_SECRET_ARN")),
+		TokenSecretARN: getenv("MIGRATION_TOKEN_SECRET_ARN"),
 		Timeout:        DefaultMigrationTimeout,
 	}
 	if m.URL == "" {
@@ -40,13 +39,21 @@ func loadMigration(getenv func(string) string) (Migration, error) {
 	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
 		return m, fmt.Errorf("config: MIGRATION_URL must be an https URL without credentials (http only for a loopback host)")
 	}
+	// The template's pattern (MigrationUrl); a loopback http one is the
+	// local stack's and the tests'.
+	if u.Scheme == "https" && !MigrationURLPattern.MatchString(m.URL) {
+		return m, fmt.Errorf("config: MIGRATION_URL %q must match %s", m.URL, MigrationURLPattern)
+	}
+	if !SecretARNPattern.MatchString(m.TokenSecretARN) {
+		return m, fmt.Errorf("config: MIGRATION_TOKEN_SECRET_ARN %q must be a Secrets Manager secret ARN", m.TokenSecretARN)
+	}
 	if m.Token == "" && m.TokenSecretARN == "" {
 		return m, fmt.Errorf("config: MIGRATION_URL needs MIGRATION_TOKEN or MIGRATION_TOKEN_SECRET_ARN")
 	}
-	if v := strings.TrimSpace(getenv("MIGRATION_TIMEOUT_MS")); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > MaxRemoteTimeout {
-			return m, fmt.Errorf("config: MIGRATION_TIMEOUT_MS must be milliseconds between 1 and %d", MaxRemoteTimeout.Milliseconds())
+	if v := getenv("MIGRATION_TIMEOUT_MS"); v != "" {
+		ms, ok := decimal(v, 4)
+		if !ok || time.Duration(ms)*time.Millisecond < MinRemoteTimeout || time.Duration(ms)*time.Millisecond > MaxRemoteTimeout {
+			return m, fmt.Errorf("config: MIGRATION_TIMEOUT_MS must be milliseconds between %d and %d", MinRemoteTimeout.Milliseconds(), MaxRemoteTimeout.Milliseconds())
 		}
 		m.Timeout = time.Duration(ms) * time.Millisecond
 	}

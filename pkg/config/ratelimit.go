@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -46,25 +45,43 @@ var DefaultRateLimits = RateLimits{
 	MailAddress:     RateLimit{5, 15 * time.Minute},
 }
 
-// ParseRateLimit reads "<count>/<window>".
+// RateLimitPattern is the template's AllowedPattern of the rate-limit
+// parameters: what ParseRateLimit accepts, a count from 1 to 999999999 and
+// a window of whole seconds, minutes or hours from 1s to 24h.
+const RateLimitPattern = `^[1-9][0-9]{0,8}/(([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86400)s|([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([1-9]|1[0-9]|2[0-4])h)$`
+
+// MaxRateWindow is the longest rate-limit window.
+const MaxRateWindow = 24 * time.Hour
+
+var windowUnits = map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour}
+
+// ParseRateLimit reads "<count>/<window>": a count of at most 9 digits and
+// a window as a whole number of s, m or h, from 1s to 24h, without signs,
+// leading zeros, fractions or compound durations (time.ParseDuration's
+// "1h30m" and "1.5h" are refused, as the template's pattern refuses them).
 func ParseRateLimit(s string) (RateLimit, error) {
-	n, w, ok := strings.Cut(strings.TrimSpace(s), "/")
-	count, err := strconv.Atoi(n)
-	if !ok || err != nil || count < 1 {
+	n, w, ok := strings.Cut(s, "/")
+	count, okCount := decimal(n, 9)
+	if !ok || !okCount {
 		return RateLimit{}, fmt.Errorf("rate limit %q: want <count>/<window>, e.g. 60/5m", s)
 	}
-	d, err := time.ParseDuration(w)
-	if err != nil || d < time.Second || d > 24*time.Hour {
-		return RateLimit{}, fmt.Errorf("rate limit %q: the window must be a duration from 1s to 24h", s)
+	var unit time.Duration
+	k, okWindow := 0, false
+	if len(w) > 1 {
+		unit = windowUnits[w[len(w)-1]]
+		k, okWindow = decimal(w[:len(w)-1], 5)
 	}
-	return RateLimit{Count: count, Window: d}, nil
+	if unit == 0 || !okWindow || time.Duration(k)*unit > MaxRateWindow {
+		return RateLimit{}, fmt.Errorf("rate limit %q: the window must be a whole number of s, m or h, from 1s to 24h", s)
+	}
+	return RateLimit{Count: count, Window: time.Duration(k) * unit}, nil
 }
 
 func loadRateLimits(getenv func(string) string) (RateLimits, error) {
 	r := DefaultRateLimits
-	switch v := strings.TrimSpace(getenv("IP_RATE_LIMIT")); v {
-	case "", "1", "true", "on":
-	case "0", "false", "off":
+	switch v := getenv("IP_RATE_LIMIT"); v {
+	case "", "1":
+	case "0":
 		r.Enabled = false
 	default:
 		return r, fmt.Errorf("config: IP_RATE_LIMIT must be 0 or 1, not %q", v)

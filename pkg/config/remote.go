@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -31,19 +30,23 @@ type Remote struct {
 // DefaultRemoteTimeout bounds one call to the remote identity source.
 const DefaultRemoteTimeout = 5 * time.Second
 
-// MaxRemoteTimeout is the largest REMOTE_USERINFO_TIMEOUT_MS accepted.
-const MaxRemoteTimeout = 60 * time.Second
+// The bounds of REMOTE_USERINFO_TIMEOUT_MS: the call must end within the
+// functions' 10 s timeout.
+const (
+	MinRemoteTimeout = 100 * time.Millisecond
+	MaxRemoteTimeout = 9 * time.Second
+)
 
 // loadRemote reads the REMOTE_* settings. Without REMOTE_USERINFO_URL there
 // is no remote identity source and the others are ignored.
 func loadRemote(getenv func(string) string) (Remote, error) {
 	r := Remote{
-		URL:            strings.TrimSpace(getenv("REMOTE_USERINFO_URL")),
+		URL:            getenv("REMOTE_USERINFO_URL"),
 		Token:          strings.TrimSpace(getenv("REMOTE_USERINFO_TOKEN")),
-		TokenSecretARN: strings.TrimSpace(getenv("REMOTE_USERINFO_TOKEN_SECRET_ARN")),
+		TokenSecretARN: getenv("REMOTE_USERINFO_TOKEN_SECRET_ARN"),
 		Name:           strings.TrimSpace(getenv("REMOTE_IDP_NAME")),
 		Label:          strings.TrimSpace(getenv("REMOTE_IDP_LABEL")),
-		ManagementURL:  strings.TrimSpace(getenv("REMOTE_IDP_MANAGEMENT_URL")),
+		ManagementURL:  getenv("REMOTE_IDP_MANAGEMENT_URL"),
 		Timeout:        DefaultRemoteTimeout,
 	}
 	if r.URL == "" {
@@ -52,6 +55,9 @@ func loadRemote(getenv func(string) string) (Remote, error) {
 	host, err := checkRemoteURL(r.URL)
 	if err != nil {
 		return r, err
+	}
+	if !SecretARNPattern.MatchString(r.TokenSecretARN) {
+		return r, fmt.Errorf("config: REMOTE_USERINFO_TOKEN_SECRET_ARN %q must be a Secrets Manager secret ARN", r.TokenSecretARN)
 	}
 	if r.Token == "" && r.TokenSecretARN == "" {
 		return r, fmt.Errorf("config: REMOTE_USERINFO_URL needs REMOTE_USERINFO_TOKEN or REMOTE_USERINFO_TOKEN_SECRET_ARN")
@@ -62,16 +68,13 @@ func loadRemote(getenv func(string) string) (Remote, error) {
 	if r.Label == "" {
 		r.Label = r.Name
 	}
-	if r.ManagementURL != "" {
-		u, err := url.Parse(r.ManagementURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return r, fmt.Errorf("config: REMOTE_IDP_MANAGEMENT_URL must be an http(s) URL")
-		}
+	if err := checkURL("REMOTE_IDP_MANAGEMENT_URL", r.ManagementURL, LinkPattern); err != nil {
+		return r, err
 	}
-	if v := strings.TrimSpace(getenv("REMOTE_USERINFO_TIMEOUT_MS")); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > MaxRemoteTimeout {
-			return r, fmt.Errorf("config: REMOTE_USERINFO_TIMEOUT_MS must be milliseconds between 1 and %d", MaxRemoteTimeout.Milliseconds())
+	if v := getenv("REMOTE_USERINFO_TIMEOUT_MS"); v != "" {
+		ms, ok := decimal(v, 4)
+		if !ok || time.Duration(ms)*time.Millisecond < MinRemoteTimeout || time.Duration(ms)*time.Millisecond > MaxRemoteTimeout {
+			return r, fmt.Errorf("config: REMOTE_USERINFO_TIMEOUT_MS must be milliseconds between %d and %d", MinRemoteTimeout.Milliseconds(), MaxRemoteTimeout.Milliseconds())
 		}
 		r.Timeout = time.Duration(ms) * time.Millisecond
 	}
@@ -79,11 +82,12 @@ func loadRemote(getenv func(string) string) (Remote, error) {
 }
 
 // checkRemoteURL validates the URL template and returns its host: it holds
-// {username}, and is https unless the host is loopback, so the bearer secret
-// never crosses a network in clear.
+// {username} once, and is https (RemoteURLPattern, the template's pattern)
+// unless the host is loopback (the local stack's only), so the bearer
+// secret never crosses a network in clear.
 func checkRemoteURL(tpl string) (string, error) {
-	if !strings.Contains(tpl, "{username}") {
-		return "", fmt.Errorf("config: REMOTE_USERINFO_URL must contain {username}")
+	if strings.Count(tpl, "{username}") != 1 {
+		return "", fmt.Errorf("config: REMOTE_USERINFO_URL must contain {username} once")
 	}
 	u, err := url.Parse(strings.ReplaceAll(tpl, "{username}", "x"))
 	if err != nil || u.Host == "" || u.User != nil {
@@ -91,6 +95,9 @@ func checkRemoteURL(tpl string) (string, error) {
 	}
 	switch u.Scheme {
 	case "https":
+		if !RemoteURLPattern.MatchString(tpl) {
+			return "", fmt.Errorf("config: REMOTE_USERINFO_URL %q must match %s", tpl, RemoteURLPattern)
+		}
 	case "http":
 		if !isLoopback(u.Hostname()) {
 			return "", fmt.Errorf("config: REMOTE_USERINFO_URL must be https (http only for a loopback host)")

@@ -5,6 +5,8 @@ package mail
 
 import (
 	"context"
+	netmail "net/mail"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,7 +36,9 @@ type SESAPI interface {
 // SES sends through Amazon SES's SendEmail.
 type SES struct {
 	Client SESAPI
-	From   string
+	// From is the sender as configured (MAIL_FROM): an address, or
+	// "Name <address>"; Send puts it in RFC 5322 form (Source).
+	From string
 	// ConfigurationSet tags every send, so SES reports its bounces and
 	// complaints (empty: none).
 	ConfigurationSet string
@@ -50,7 +54,7 @@ func (s *SES) Send(ctx context.Context, m Message) error {
 		set = aws.String(s.ConfigurationSet)
 	}
 	_, err := s.Client.SendEmail(ctx, &ses.SendEmailInput{
-		Source:               aws.String(s.From),
+		Source:               aws.String(Source(s.From)),
 		ConfigurationSetName: set,
 		Destination:          &types.Destination{ToAddresses: []string{m.To}},
 		Message: &types.Message{
@@ -62,6 +66,18 @@ func (s *SES) Send(ctx context.Context, m Message) error {
 		},
 	})
 	return err
+}
+
+// Source is the SES Source of a sender given as "address" or "Name
+// <address>" (the forms config.MailFromPattern takes): the address alone,
+// or the name quoted as RFC 5322 needs ("Acme Inc." <a@b>) and, when it is
+// not ASCII, MIME encoded-word encoded, as SES requires.
+func Source(from string) string {
+	name, addr, ok := strings.Cut(from, " <")
+	if !ok || !strings.HasSuffix(addr, ">") {
+		return from
+	}
+	return (&netmail.Address{Name: name, Address: strings.TrimSuffix(addr, ">")}).String()
 }
 
 // Recorder keeps messages in memory, for unit tests; Err, when set, is

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -12,9 +13,10 @@ import (
 	"github.com/example/accounts/pkg/httpapi"
 )
 
-// Actions records, per endpoint (httpapi.Route), the IAM actions its
-// DynamoDB requests need: a transaction needs the action of each of its
-// items, a Query on an index needs dynamodb:Query on the index.
+// Actions records, per endpoint (httpapi.Route), the IAM actions its AWS
+// requests need: DynamoDB's (a transaction needs the action of each of its
+// items, a Query on an index needs dynamodb:Query on the index), SES's and
+// S3's, each named as IAM names it.
 type Actions struct {
 	mu   sync.Mutex
 	used map[string]map[string]bool
@@ -61,7 +63,11 @@ func (a *Actions) add(route string, acts ...string) {
 // IndexSuffix marks an action on an index rather than the table.
 const IndexSuffix = " (index)"
 
-// Middleware is the DynamoDB client option that records.
+// iamPrefix is the IAM service prefix of an SDK service id.
+var iamPrefix = map[string]string{"DynamoDB": "dynamodb", "SES": "ses", "SESv2": "ses", "S3": "s3", "Secrets Manager": "secretsmanager"}
+
+// Middleware is the client option, for every AWS client (config.WithAPIOptions),
+// that records.
 func (a *Actions) Middleware(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("testenv.Actions",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
@@ -69,7 +75,14 @@ func (a *Actions) Middleware(stack *middleware.Stack) error {
 			if route == "" {
 				route = "(outside a request)"
 			}
-			op := "dynamodb:" + awsmiddleware.GetOperationName(ctx)
+			prefix, ok := iamPrefix[awsmiddleware.GetServiceID(ctx)]
+			if !ok {
+				prefix = strings.ToLower(awsmiddleware.GetServiceID(ctx))
+			}
+			op := prefix + ":" + awsmiddleware.GetOperationName(ctx)
+			if op == "s3:HeadObject" {
+				op = "s3:GetObject" // HeadObject is authorised as GetObject
+			}
 			switch p := in.Parameters.(type) {
 			case *dynamodb.TransactWriteItemsInput:
 				for _, it := range p.TransactItems {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
@@ -238,7 +239,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	appOpts := opts.App
 	appOpts.LogOutput = e.Logs
-	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware, e.Actions.Middleware)
+	appOpts.DynamoAPIOptions = append(appOpts.DynamoAPIOptions, e.Requests.Middleware)
+	// The IAM actions of every client's requests (DynamoDB, SES, S3).
+	appOpts.AWSOptions = append(appOpts.AWSOptions, awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.Actions.Middleware}))
 	if e.API, err = app.New(ctx, e.Config, appOpts); err != nil {
 		e.Close()
 		return nil, err
@@ -270,7 +273,9 @@ func (e *Env) startStream(ctx context.Context, opts Options) error {
 	so := app.Options{LogOutput: e.StreamLogs, Mail: opts.App.Mail}
 	// Its requests are not the API's: counted apart (StreamRequests).
 	e.StreamRequests = ddbmetrics.New()
-	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware, e.Actions.Middleware}
+	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware}
+	// Its IAM actions, on every client (DynamoDB, SES, S3), as the API's.
+	so.AWSOptions = []func(*awsconfig.LoadOptions) error{awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.Actions.Middleware})}
 	h, err := app.NewStream(ctx, e.Config, so)
 	if err != nil {
 		return err

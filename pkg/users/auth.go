@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/secret"
 )
 
@@ -106,6 +107,7 @@ func (s *Service) reserve(ctx context.Context, u *User, r *rate, now time.Time) 
 			nu.FailedLogins = fails
 			if until != 0 {
 				nu.LockedUntil = until
+				s.Metrics.Count(ctx, metrics.Lockouts, 1)
 			}
 			return &nu, nil
 		}
@@ -200,12 +202,14 @@ func (s *Service) checkPassword(ctx context.Context, login, password string, r *
 			return nu, nil // created from the legacy system's yes (migrate.go)
 		}
 		secret.CheckPassword(password, "")
+		s.Metrics.Count(ctx, metrics.LoginsFailed, 1)
 		return nil, errBadCredentials
 	}
 	if u, err = s.reserve(ctx, u, r, now); err != nil {
 		return nil, err
 	}
 	if !secret.CheckPassword(password, u.PasswordHash) {
+		s.Metrics.Count(ctx, metrics.LoginsFailed, 1)
 		return nil, errBadCredentials // counted by the reservation
 	}
 	switch {
@@ -312,6 +316,7 @@ func (s *Service) Login(ctx context.Context, login, password, ip string) (*Login
 		}
 		if err == nil {
 			nu.IPAddress, nu.FailedLogins, nu.LockedUntil = ip, 0, 0
+			s.Metrics.Count(ctx, metrics.Logins, 1)
 			return &LoginResult{Token: tok, Expires: *nu.TokenExpires, User: nu}, nil
 		}
 		if !errors.Is(err, errConditionFailed) && !errors.Is(errCause(err), errConditionFailed) {

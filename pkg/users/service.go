@@ -21,6 +21,7 @@ import (
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/mail"
+	"github.com/example/accounts/pkg/metrics"
 	"github.com/example/accounts/pkg/secret"
 )
 
@@ -47,6 +48,9 @@ type Service struct {
 	full *fullWindows
 	// legacy is lazy migration's endpoint; nil when it is off (migrate.go).
 	legacy LegacyVerifier
+	// Metrics counts sign-ups, activations, logins, failed logins and
+	// lockouts (EMF lines; nil counts nothing).
+	Metrics *metrics.Recorder
 }
 
 // New builds the service. sealer returns the token sealer, loading its key
@@ -233,6 +237,7 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 	if err := s.st.create(ctx, u, now, queued...); err != nil {
 		return nil, err
 	}
+	s.Metrics.Count(ctx, metrics.SignUps, 1)
 	return u, nil
 }
 
@@ -591,6 +596,7 @@ func (s *Service) Activate(ctx context.Context, code, password string) (*User, e
 	u.FailedLogins, u.LockedUntil = 0, 0
 	u.Version++
 	u.Modified = now
+	s.Metrics.Count(ctx, metrics.Activations, 1)
 	return u, nil
 }
 
