@@ -52,7 +52,7 @@ var (
 	// SecretARNPattern is RemoteUserInfoTokenSecretArn's: empty or a Secrets
 	// Manager secret ARN.
 	MigrationURLPattern = regexp.MustCompile(`^(https://` + hostPort + `(/` + pathChar + `*)?(\?` + queryChar + `*)?)?$`)
-	SecretARNPattern = regexp.MustCompile(`^(arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$`)
+	SecretARNPattern    = regexp.MustCompile(`^(arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$`)
 	// ProductNamePattern is ProductName's: empty or 1 to 60 characters
 	// without control characters or < >.
 	ProductNamePattern = regexp.MustCompile(`^([^\x00-\x1F\x7F<>]{1,60})?$`)
