@@ -27,9 +27,12 @@ import (
 // POST /api/users/import from one client, in batches of 1,000, and what
 // DynamoDB on demand would make of it.
 type ImportBench struct {
-	Users     int `json:"users"`
-	BatchSize int `json:"batch_size"`
-	Batches   int `json:"batches"`
+	// Measured is when this part ran (it may be an earlier run than the
+	// rest of the report: a run with -import-users 0 keeps it).
+	Measured  string `json:"measured,omitempty"`
+	Users     int    `json:"users"`
+	BatchSize int    `json:"batch_size"`
+	Batches   int    `json:"batches"`
 	// Seconds and UsersPerSecond are the timed batches' (all but the
 	// priced first one), one request at a time from one client.
 	Seconds        float64 `json:"seconds"`
@@ -360,6 +363,9 @@ func importReport(ib *ImportBench) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	m := ib.Model
 	w("## Import\n\n")
+	if ib.Measured != "" {
+		w("Measured by one run of this part on %s.\n\n", ib.Measured)
+	}
 	w("`POST /api/users/import` (`go run ./bench -only-import -import-users %d` runs this part alone): **%s users** into DynamoDB Local through the local API, in %d batches of %d (JSON Lines, %s KB a batch), one request at a time from one client, as `cmd/import` sends them; each user is a person's profile with a Django `pbkdf2_sha256` hash, 1 in 20 DISABLED. The service creates each user with the admin create's conditional transaction, 32 at a time.\n\n",
 		ib.Users, thousands(ib.Users), ib.Batches, ib.BatchSize, thousands(ib.BodyBytes/1000))
 	w("| measure | value |\n|---|---:|\n")

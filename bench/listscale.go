@@ -26,6 +26,8 @@ import (
 
 // ListScale is the list-at-scale section of the results.
 type ListScale struct {
+	// Measured is when this part ran (a run with -list-scale 0 keeps it).
+	Measured    string     `json:"measured,omitempty"`
 	Users       int        `json:"users"`
 	SeedSeconds float64    `json:"seed_seconds"`
 	Iterations  int        `json:"iterations"`
@@ -295,6 +297,9 @@ func listScaleReport(r *ListScale) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## List at scale (%s users)\n\n", thousands(r.Users))
+	if r.Measured != "" {
+		w("Measured by one run of this part on %s.\n\n", r.Measured)
+	}
 	w("`GET /api/users` as staff (Token auth) on a table of **%s listed users** seeded in bulk in %.0f s (`users.SeedListed`: the service's own item builders — user, claims, index entries, count items — written with BatchWriteItem), on its own DynamoDB Local. ", thousands(r.Users), r.SeedSeconds)
 	w("Names from %d first and %d last names (some accented), usernames `first.last<n>`, addresses at example.com, organizations Org-00..Org-19, 90%% active, 1%% staff, 2%% support. ", len(scaleFirst), len(scaleLast))
 	w("Pages of 50; each case at page 1 and, when it has more than 100 results, a page in the middle; p50 of %d runs after 2 warm-ups; requests, operations, capacity units (as DynamoDB Local reports them) and the items the Queries read, of the last run. `go run ./bench -only-list-scale` runs this part alone and rewrites this section (the rest of the report is kept from `bench/results.json`).\n\n", r.Iterations)

@@ -104,6 +104,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 {
+		// What lazy migration made the login do must be granted to
+		// LoginFunction (pkg/api checks the rest of its policy).
+		for _, p := range testenv.CheckIAMPolicies(env, func(id string) bool { return id == "LoginFunction" }) {
+			if strings.Contains(p, "which its policy does not grant") {
+				fmt.Fprintln(os.Stderr, "FAIL: IAM:", p)
+				code = 1
+			}
+		}
+	}
 	env.Close()
 	old.srv.Close()
 	os.Exit(code)
