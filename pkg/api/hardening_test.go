@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -52,9 +53,22 @@ func TestConcurrentFailuresStillLock(t *testing.T) {
 	if got, want := attr(userItem(t, u.UUID), "failed_logins"), n-refused; got != strconv.Itoa(want) {
 		t.Errorf("failed_logins = %q, want %d (statuses %v)", got, want, statuses)
 	}
+	// The burst locked the account (the fifth failure's lock, 1 s): the
+	// right password is refused while the lock lasts. On a loaded machine
+	// the lock may have run out before the login is sent; then a 200 is
+	// right, and only then.
+	lockedUntil, err := strconv.ParseInt(attr(userItem(t, u.UUID), "locked_until"), 10, 64)
+	if err != nil || lockedUntil == 0 {
+		t.Fatalf("the burst set no lock: locked_until %q (statuses %v)", attr(userItem(t, u.UUID), "locked_until"), statuses)
+	}
 	r := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": u.Email, "password": u.Password})
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("the right password after a burst of failures: %d %s", r.Status, r.Body)
+	answered := time.Now() // the service decided before this
+	switch {
+	case r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") != "":
+	case r.Status == http.StatusOK && answered.UnixMilli() >= lockedUntil:
+		t.Logf("the lock may have run out before the login was checked (answered %d ms after it ended) on this loaded machine", answered.UnixMilli()-lockedUntil)
+	default:
+		t.Fatalf("the right password after a burst of failures, answered %d ms before the lock ends: %d %s", lockedUntil-answered.UnixMilli(), r.Status, r.Body)
 	}
 }
 
