@@ -38,6 +38,7 @@ type settings struct {
 	// onlyImport measures that alone and keeps the other results.
 	importUsers int
 	onlyImport  bool
+	onlyStream  bool // measure only the stream path, keeping the rest
 	// listScale users are seeded for the list at scale (0: skipped), each
 	// case run listScaleRuns times; onlyListScale runs that part alone.
 	listScale     int
@@ -60,6 +61,7 @@ func main() {
 	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the list at scale; keep the rest of the results file and rewrite both files")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
+	flag.BoolVar(&s.onlyStream, "only-stream", false, "measure only the stream path (sign-up to mail, the stream function's cost), keeping the other results, and rewrite both files")
 	flag.BoolVar(&s.onlyImport, "only-import", false, "measure only the import, keeping the other results of bench/results.json, and rewrite both files")
 	flag.Parse()
 	if s.iterations < 1 || s.warmup < 0 || s.coldRuns < 1 || s.hashRuns < 1 {
@@ -93,6 +95,9 @@ func run(s settings) error {
 	}
 	if s.onlyImport {
 		return onlyImport(ctx, root, s, prices, memory)
+	}
+	if s.onlyStream {
+		return onlyStream(ctx, root, s, prices, memory)
 	}
 	if s.onlyListScale {
 		b, err := os.ReadFile(inRoot(root, s.results))
@@ -227,6 +232,30 @@ func onlyImport(ctx context.Context, root string, s settings, prices *Prices, me
 		return err
 	}
 	res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	return write(root, s, &res, prices, memory)
+}
+
+// onlyStream measures the stream path on a stack of its own and puts it
+// into the existing results.
+func onlyStream(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
+	var res Results
+	if b, err := os.ReadFile(inRoot(root, s.results)); err == nil {
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", s.results, err)
+		}
+	}
+	logf("starting DynamoDB Local, the local SES and the API")
+	st, err := startStack(ctx, root)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	logf("the stream path: 30 sign-ups, each timed to its mail")
+	if res.Stream, err = st.streamPath(ctx, 30); err != nil {
+		return err
+	}
+	st.streamTotals(res.Stream)
+	res.Stream.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
 	return write(root, s, &res, prices, memory)
 }
 

@@ -16,7 +16,9 @@ import (
 // reach SES through the outbox and the stream, and what the stream
 // function does per record (priced in the cost model).
 type StreamPath struct {
-	Runs int `json:"runs"`
+	// Measured is when this part ran (-only-stream keeps the rest).
+	Measured string `json:"measured,omitempty"`
+	Runs     int    `json:"runs"`
 	// To SES: from the sign-up's answer to the stream function handing the
 	// mail to SES (the poller polls every 50 ms, as Lambda polls a shard
 	// about 4 times a second).
@@ -129,10 +131,13 @@ func streamReport(p *StreamPath) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## The event side: outbox mail through the stream\n\n")
+	if p.Measured != "" {
+		w("Measured by one run of this part (`go run ./bench -only-stream`) on %s.\n\n", p.Measured)
+	}
 	w("Requests queue their mail in the table; the stream function sends it (docs/EVENTS.md). Locally the stream poller (`pkg/localstack`) runs the same handler over DynamoDB Local's stream, polling each shard every 50 ms (Lambda polls a shard about four times a second, and the mapping's batching window is 1 s, so on AWS add up to about 1.25 s).\n\n")
 	w("| | p50 ms | p95 ms | runs |\n|---|---:|---:|---:|\n")
 	w("| sign-up answered → the stream function hands the mail to SES | %.2f | %.2f | %d |\n\n", p.ToSESP50MS, p.ToSESP95MS, p.Runs)
-	w("Over the whole bench run the stream function handled **%d records** in %d invocations (%.1f records each), %.0f ms in the handler, %d DynamoDB requests (%.2f per record, %.1f capacity units), %d mails, %d events.\n\n",
+	w("Over the run that measured this, the stream function handled **%d records** in %d invocations (%.1f records each), %.0f ms in the handler, %d DynamoDB requests (%.2f per record, %.1f capacity units), %d mails, %d events.\n\n",
 		p.Records, p.Invocations, float64(p.Records)/float64(max(1, p.Invocations)), p.HandlerMS, p.DynamoDBRequests, float64(p.DynamoDBRequests)/float64(max(1, p.Records)), p.Capacity, p.Mails, p.Events)
 	c := p.PerThousand
 	w("Cost per **1,000 records** (%d MB): Lambda $%.4f, DynamoDB $%.4f, EventBridge $%.4f, SES $%.4f, **total $%.4f**. Method: %s.\n\n", c.MemoryMB, c.LambdaUSD, c.DynamoDBUSD, c.EventsUSD, c.SESUSD, c.TotalUSD, c.Method)

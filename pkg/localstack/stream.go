@@ -219,7 +219,15 @@ func (p *StreamPoller) pass(ctx context.Context) (int, error) {
 			out, err := p.Client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: sh.iterator, Limit: aws.Int32(int32(p.BatchSize))})
 			if err != nil {
 				var expired *types.ExpiredIteratorException
-				if errors.As(err, &expired) {
+				var trimmed *types.TrimmedDataAccessException
+				switch {
+				case errors.As(err, &expired):
+					sh.iterator = nil // a fresh one from the shard's start (what is handled is idempotent)
+					continue
+				case errors.As(err, &trimmed):
+					// The records the iterator pointed at are gone (the stream
+					// trimmed them): go on from the oldest left, as Lambda does.
+					p.Log.Warn("localstack: stream records trimmed before they were read", "shard", sh.id)
 					sh.iterator = nil
 					continue
 				}
