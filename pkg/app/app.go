@@ -142,7 +142,7 @@ func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.H
 	}
 	h := &streams.Handler{DB: p.ddb, Table: cfg.TableName, Mail: p.sender, Log: p.log,
 		Groups: groups.New(p.ddb, cfg.TableName, nil, p.log),
-		Bus: cfg.Events.Bus, Source: cfg.Events.Source,
+		Bus:    cfg.Events.Bus, Source: cfg.Events.Source,
 		Open: func(ctx context.Context, sealed, aad string) (string, error) {
 			sl, err := p.sealer(ctx)
 			if err != nil {

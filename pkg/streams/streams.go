@@ -30,8 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/groups"
+	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/users"
 )
