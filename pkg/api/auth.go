@@ -217,7 +217,7 @@ func (a *API) Me() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
 	})
 }
 

@@ -62,7 +62,7 @@ func (a *API) GetUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, t, "")
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, t, "")
 	})
 }
 
