@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/users"
 )
@@ -62,24 +63,13 @@ type ecUser struct {
 	Apikeys      []any           `json:"apikeys"`
 }
 
-// ecTime is how eContext writes a time: "2017-05-08 19:21:13.381000+00:00".
-func ecTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000+00:00") }
-
-// econtext is eContext's envelope around result, with the seconds the
-// request took.
-func econtext(status int, started time.Time, result map[string]any) *httpapi.Response {
-	return httpapi.JSON(status, map[string]any{"econtext": map[string]any{
-		"result": result, "elapsed": time.Since(started).Seconds(),
-	}})
-}
-
 // ecView is u as eContext shows it, with its applications, groups and API
 // keys.
 func (a *API) ecView(ctx context.Context, u *users.User) (ecUser, error) {
 	v := ecUser{
 		ID: u.UUID, Username: u.Username, Email: u.Email, Name: u.FullName(), Status: string(u.Status),
 		Href:       a.baseURL(ctx) + "/api/users/user/" + u.UUID,
-		CustomData: json.RawMessage("null"), CreatedAt: ecTime(u.DateJoined), ModifiedAt: ecTime(u.Modified),
+		CustomData: json.RawMessage("null"), CreatedAt: groups.EContextTime(u.DateJoined), ModifiedAt: groups.EContextTime(u.Modified),
 		Applications: []any{}, Groups: []any{}, Apikeys: []any{},
 	}
 	if u.CustomData != "" {
