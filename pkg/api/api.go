@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/example/accounts/pkg/apikeys"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/users"
@@ -24,6 +25,8 @@ type API struct {
 	Remote IdentitySource
 	// Images keeps uploaded images; nil when no bucket is configured.
 	Images *images.Store
+	// Keys is users' API keys (pkg/apikeys); nil serves none.
+	Keys *apikeys.Service
 }
 
 // Handlers maps each function's logical id in template.yaml to its handler;
@@ -54,6 +57,9 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
 		"ImportUsersFunction":          a.ImportUsers(),
+		"CreateApiKeyFunction":         a.CreateAPIKey(),
+		"ListApiKeysFunction":          a.ListAPIKeys(),
+		"RevokeApiKeyFunction":         a.RevokeAPIKey(),
 	}
 }
 
