@@ -503,4 +503,19 @@ func TestAPIKeyRequestBudget(t *testing.T) {
 	if list.Requests > 2 {
 		t.Errorf("a list page with a key: %d requests %v, budget 2", list.Requests, list.ByOp)
 	}
+	// Staff's list page: its own reads ride in the key's BatchGetItem.
+	staff := env.NewStaff(t, "key-budget-staff", false)
+	sk := newKey(t, staff, "staff budget")["key"].(string)
+	keyStatus(t, sk) // its once-a-minute write of last_used_at
+	for _, q := range []string{"?is_active=true&page_size=5", "?email=" + u.Email, "?page_size=5"} {
+		got := env.Requests.Measure(func() {
+			if r := env.Do(t, "GET", "/api/users"+q, nil, keyAuth(sk)...); r.Status != http.StatusOK {
+				t.Fatalf("staff list %s: %d %s", q, r.Status, r.Body)
+			}
+		})
+		if got.Requests > 2 {
+			t.Errorf("staff's list page %s with a key: %d requests %v, budget 2", q, got.Requests, got.ByOp)
+		}
+		t.Logf("list %s: %d requests %v", q, got.Requests, got.ByOp)
+	}
 }
