@@ -156,6 +156,24 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("case=eContext's Basic credentials create, list and revoke", func(t *testing.T) {
+		basic := []string{"Authorization", testenv.Basic(u.Email, u.Password)}
+		r := env.Do(t, "POST", "/api/users/"+u.UUID+"/apikeys", map[string]any{"name": "basic"}, basic...)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		id := r.Str("id")
+		if l := env.Do(t, "GET", "/api/users/"+u.UUID+"/apikeys", nil, basic...); l.Status != http.StatusOK || !strings.Contains(string(l.Body), id) {
+			t.Fatalf("list: %d %s", l.Status, l.Body)
+		}
+		if d := env.Do(t, "DELETE", "/api/users/"+u.UUID+"/apikeys/"+id, nil, basic...); d.Status != http.StatusNoContent {
+			t.Fatalf("revoke: %d %s", d.Status, d.Body)
+		}
+		if keyStatus(t, r.Str("key")) != http.StatusUnauthorized {
+			t.Error("the revoked key works")
+		}
+	})
+
 	t.Run("case=a bad name or expiry is a 400 naming the field", func(t *testing.T) {
 		for _, tc := range []struct {
 			desc  string
