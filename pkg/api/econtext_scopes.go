@@ -49,7 +49,8 @@ func (a *API) ecJoin(ctx context.Context, caller *users.Principal, apps, grps []
 	}, nil
 }
 
-// ecMemberships fills v's applications and groups.
+// ecMemberships fills v's applications, groups and API keys (never their
+// secrets).
 func (a *API) ecMemberships(ctx context.Context, u *users.User, v *ecUser) error {
 	apps, grps, err := a.Groups.MemberOf(ctx, u.UUID)
 	if err != nil {
@@ -60,6 +61,15 @@ func (a *API) ecMemberships(ctx context.Context, u *users.User, v *ecUser) error
 	}
 	for _, x := range grps {
 		v.Groups = append(v.Groups, x)
+	}
+	if a.Keys != nil {
+		ks, err := a.Keys.List(ctx, u.UUID)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			v.Apikeys = append(v.Apikeys, k)
+		}
 	}
 	return nil
 }

@@ -174,6 +174,12 @@ func (a *API) ecUpdate(ctx context.Context, r *httpapi.Request) (*httpapi.Respon
 	if err != nil {
 		return nil, err
 	}
+	if in.Email != nil && *in.Email != t.Email {
+		// An email change changes credentials: not with an API key.
+		if err := ownCredentials(p); err != nil {
+			return nil, err
+		}
+	}
 	u, err := a.Users.Update(ctx, p.User, t, pin, false, r.Header("if-match"))
 	if err != nil {
 		return nil, err

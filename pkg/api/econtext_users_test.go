@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/example/accounts/pkg/testenv"
@@ -194,4 +195,35 @@ func TestEContextUserRoutes(t *testing.T) {
 			t.Error("the address is still claimed")
 		}
 	})
+}
+
+func TestEContextUserShowsAPIKeysWithoutSecrets(t *testing.T) {
+	u := env.NewUser(t, "eckeys")
+	r := env.Do(t, "POST", "/api/users/"+u.UUID+"/apikeys", map[string]any{"name": "ci"}, auth(u)...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	secret := r.Str("key")
+	g := env.Do(t, "GET", "/api/users/user/"+u.UUID, nil, auth(u)...)
+	if g.Status != 200 {
+		t.Fatalf("%d %s", g.Status, g.Body)
+	}
+	keys, _ := ecUser(t, g)["apikeys"].([]any)
+	if len(keys) != 1 || keys[0].(map[string]any)["name"] != "ci" || keys[0].(map[string]any)["prefix"] != r.Str("prefix") {
+		t.Fatalf("apikeys %v", ecUser(t, g)["apikeys"])
+	}
+	if secret == "" || strings.Contains(string(g.Body), secret) {
+		t.Fatal("the key's secret is in the user's answer")
+	}
+	// A key reads the user, but does not change its email.
+	k := []string{"Authorization", "Api-Key " + secret}
+	if g := env.Do(t, "GET", "/api/users/user/"+u.UUID, nil, k...); g.Status != 200 {
+		t.Fatalf("read with the key: %d %s", g.Status, g.Body)
+	}
+	if p := env.Do(t, "PATCH", "/api/users/user/"+u.UUID, map[string]any{"name": "Keyed"}, k...); p.Status != 200 {
+		t.Fatalf("a profile change with the key: %d %s", p.Status, p.Body)
+	}
+	if d := env.Do(t, "DELETE", "/api/users/user/"+u.UUID, nil, k...); d.Status != http.StatusForbidden {
+		t.Fatalf("a delete with the key: %d %s", d.Status, d.Body)
+	}
 }

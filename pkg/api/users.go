@@ -87,6 +87,12 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		if in.Email != nil && *in.Email != t.Email {
+			// An email change (staff's, here) changes credentials.
+			if err := ownCredentials(p); err != nil {
+				return nil, err
+			}
+		}
 		up, err := a.takeImage(ctx, files, &in)
 		if err != nil {
 			return nil, err
@@ -104,7 +110,7 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 func (a *API) DeleteUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("DeleteUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		started := time.Now()
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +135,7 @@ func (a *API) DeleteUser() httpapi.LambdaHandler {
 // GetToken serves GET /api/users/{uuid}/token.
 func (a *API) GetToken() httpapi.LambdaHandler {
 	return httpapi.Wrap("GetToken", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +150,7 @@ func (a *API) GetToken() httpapi.LambdaHandler {
 // RefreshToken serves POST /api/users/{uuid}/refresh_token.
 func (a *API) RefreshToken() httpapi.LambdaHandler {
 	return httpapi.Wrap("RefreshToken", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +169,7 @@ func (a *API) ChangeEmail() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +184,7 @@ func (a *API) ChangeEmail() httpapi.LambdaHandler {
 // CancelChangeEmail serves POST /api/users/{uuid}/cancel_change_email.
 func (a *API) CancelChangeEmail() httpapi.LambdaHandler {
 	return httpapi.Wrap("CancelChangeEmail", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -201,6 +207,9 @@ func (a *API) ConfirmEmail() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		if err := ownCredentials(p); err != nil {
+			return nil, err
+		}
 		u, err := a.Users.ConfirmEmail(ctx, p.User, in.Code)
 		if err != nil {
 			return nil, err
@@ -221,7 +230,7 @@ func (a *API) ChangePassword() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		p, t, err := a.target(ctx, r, changeAccess)
+		p, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}

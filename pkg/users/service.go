@@ -48,6 +48,8 @@ type Service struct {
 	full *fullWindows
 	// legacy is lazy migration's endpoint; nil when it is off (migrate.go).
 	legacy LegacyVerifier
+	// keys checks Authorization: Api-Key (keyauth.go); nil refuses it.
+	keys KeyAuthenticator
 	// Metrics counts sign-ups, activations, logins, failed logins and
 	// lockouts (EMF lines; nil counts nothing).
 	Metrics *metrics.Recorder
