@@ -450,9 +450,12 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	it, _, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
+	}
+	if target == nil {
+		return nil, httpapi.Invalid(map[string][]string{"user": {"Unknown user: " + user + "."}})
 	}
 	name, err := s.appName(ctx, it)
 	if err != nil {
@@ -481,10 +484,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 		}
 	}
 	g := &grantItem{User: user, Role: in.Role, ScopeType: it.Kind, ScopeID: it.ID, Created: now, CreatedBy: caller.UUID, Expires: exp}
-	m := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		m = s.member(g, us[0])
-	}
+	m := s.member(g, target)
 	return &m, nil
 }
 
@@ -511,7 +511,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	if err != nil {
 		return nil, err
 	}
-	it, _, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
 	}
@@ -564,10 +564,8 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		}
 		return nil, table.Error(err)
 	}
-	out := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		out = s.member(g, us[0])
-	}
+	g.User, g.ScopeType, g.ScopeID = user, it.Kind, it.ID
+	out := s.member(g, target)
 	return &out, nil
 }
 
