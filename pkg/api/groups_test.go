@@ -17,6 +17,7 @@ import (
 
 	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/testenv"
+	"github.com/example/accounts/pkg/users"
 )
 
 // as sends a request with u's token.
@@ -522,4 +523,95 @@ func bulkMembers(t *testing.T, app, group string, n int) {
 		}
 	}
 	flush()
+}
+
+// The authorization matrix's entries for the groups routes: "self" is an
+// owner of the application (and so a manager of its group), "other" a
+// user with no grant.
+func init() {
+	bg := context.Background()
+	staffUser := &users.User{UUID: uuid.NewString(), IsStaff: true}
+	scopes := func(t *testing.T, owner testenv.User) (app, grp string) {
+		t.Helper()
+		a, err := env.API.Groups.Create(bg, staffUser, groups.KindApplication, groups.ScopeInput{Name: aws.String("authz app")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		app = a.(groups.Application).ID
+		if _, err := env.API.Groups.AddUser(bg, staffUser, groups.KindApplication, app, groups.MemberInput{User: owner.UUID, Role: "owner"}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := env.API.Groups.Create(bg, staffUser, groups.KindGroup, groups.ScopeInput{Name: aws.String("authz group"), Application: &app})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app, g.(groups.Group).ID
+	}
+	member := func(t *testing.T, kind, id string) string {
+		t.Helper()
+		u := quickUser(t, "authz-member")
+		if _, err := env.API.Groups.AddUser(bg, staffUser, kind, id, groups.MemberInput{User: u.UUID, Role: "member"}); err != nil {
+			t.Fatal(err)
+		}
+		return u.UUID
+	}
+	on := func(kind, suffix string, body func(t *testing.T, kind, id string) func(role string) any) func(*testing.T, testenv.User) func(string) (string, any) {
+		return func(t *testing.T, owner testenv.User) func(string) (string, any) {
+			app, grp := scopes(t, owner)
+			id := app
+			if kind == groups.KindGroup {
+				id = grp
+			}
+			var b func(string) any
+			if body != nil {
+				b = body(t, kind, id)
+			}
+			return func(role string) (string, any) {
+				if b == nil {
+					return scopePath(kind, id) + suffix, nil
+				}
+				return scopePath(kind, id) + suffix, b(role)
+			}
+		}
+	}
+	read := map[string]int{anon: 401, self: 200, other: 404, support: 200, staff: 200}
+	change := map[string]int{anon: 401, self: 200, other: 404, support: 403, staff: 200}
+	authzPolicy["POST /api/applications/application"] = authzCase{want: map[string]int{anon: 401, self: 403, other: 403, support: 403, staff: 201},
+		prepare: fixed("/api/applications/application", func(testenv.User) any { return map[string]any{"name": "authz"} })}
+	authzPolicy["POST /api/groups/group"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 400, support: 400, staff: 201},
+		prepare: func(t *testing.T, owner testenv.User) func(string) (string, any) {
+			app, _ := scopes(t, owner)
+			return func(string) (string, any) { return "/api/groups/group", map[string]any{"name": "authz", "application": app} }
+		}}
+	for _, kind := range []string{groups.KindApplication, groups.KindGroup} {
+		base := strings.TrimSuffix(scopePath(kind, ""), "/")
+		authzPolicy["GET "+base] = authzCase{want: everyone(401, 200), prepare: fixed(base, nil)}
+		authzPolicy["GET "+base+"/{id}"] = authzCase{want: read, prepare: on(kind, "", nil)}
+		authzPolicy["GET "+base+"/{id}/list_users"] = authzCase{want: read, prepare: on(kind, "/list_users", nil)}
+		authzPolicy["PATCH "+base+"/{id}"] = authzCase{want: change, prepare: on(kind, "", func(*testing.T, string, string) func(string) any {
+			return func(string) any { return map[string]any{"description": "authz"} }
+		})}
+		authzPolicy["PUT "+base+"/{id}"] = authzCase{want: change, prepare: on(kind, "", func(_ *testing.T, kind, id string) func(string) any {
+			return func(string) any { return map[string]any{"name": "authz"} }
+		})}
+		del := map[string]int{anon: 401, self: 204, other: 404, support: 403, staff: 204}
+		if kind == groups.KindApplication {
+			del[self] = 403 // only staff delete applications
+		}
+		authzPolicy["DELETE "+base+"/{id}"] = authzCase{want: del, prepare: on(kind, "", nil), freshTarget: true}
+		authzPolicy["POST "+base+"/{id}/add_user"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 404, support: 403, staff: 201},
+			prepare: on(kind, "/add_user", func(t *testing.T, _, _ string) func(string) any {
+				return func(string) any { return map[string]any{"user": quickUser(t, "authz-joiner").UUID, "role": "member"} }
+			})}
+		authzPolicy["POST "+base+"/{id}/update_user"] = authzCase{want: change,
+			prepare: on(kind, "/update_user", func(t *testing.T, kind, id string) func(string) any {
+				m := member(t, kind, id)
+				return func(string) any { return map[string]any{"user": m, "role": "admin"} }
+			})}
+		authzPolicy["POST "+base+"/{id}/delete_user"] = authzCase{want: map[string]int{anon: 401, self: 204, other: 404, support: 403, staff: 204}, freshTarget: true,
+			prepare: on(kind, "/delete_user", func(t *testing.T, kind, id string) func(string) any {
+				m := member(t, kind, id)
+				return func(string) any { return map[string]any{"user": m} }
+			})}
+	}
 }

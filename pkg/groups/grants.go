@@ -304,7 +304,8 @@ func (s *Service) userSideAdd(user string, attrs map[string]types.AttributeValue
 // transaction fails (a failed condition) when a scope is gone, the user
 // already holds a grant on one, or the user would pass MaxGrantsPerUser.
 // It does not check that the user exists: the caller's own transaction
-// writes or checks the user.
+// writes or checks the user, and must set users.User.HasGrants on it when
+// apps or groups are given (lists skip the permissions of users without).
 func (s *Service) JoinItems(userUUID, createdBy string, apps []Application, groups []Group, role string) []types.TransactWriteItem {
 	return s.JoinItemsBy(userUUID, &users.User{UUID: createdBy}, apps, groups, role)
 }
@@ -466,7 +467,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.ExistsCheck(user))
+	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.MarkGrants(user))
 	if err := s.transact(ctx, items); err != nil {
 		failed, ok := table.TxCanceled(err)
 		if !ok {
