@@ -43,6 +43,7 @@ func (a *API) ecJoin(ctx context.Context, caller *users.Principal, apps, grps []
 	}
 	return users.Join{
 		Items: func(u *users.User) []types.TransactWriteItem {
+			u.HasGrants = true // written with the account: its reads then read its grants
 			return a.Groups.JoinItemsBy(u.UUID, caller.User, as, gs, groups.RoleMember)
 		},
 		Failed: httpapi.Invalid(map[string][]string{"applications": {"An application or group named was deleted meanwhile; nothing was written."}}),

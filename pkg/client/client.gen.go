@@ -648,14 +648,17 @@ type ApiKeyRequest struct {
 
 // Application eContext's application (Waldur's customer scope).
 type Application struct {
-	CreatedAt   time.Time               `json:"created_at"`
+	// CreatedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	CreatedAt   string                  `json:"created_at"`
 	CustomData  *map[string]interface{} `json:"custom_data"`
 	Description string                  `json:"description"`
 	Href        string                  `json:"href"`
 	Id          openapi_types.UUID      `json:"id"`
-	ModifiedAt  time.Time               `json:"modified_at"`
-	Name        string                  `json:"name"`
-	Status      ApplicationStatus       `json:"status"`
+
+	// ModifiedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	ModifiedAt string            `json:"modified_at"`
+	Name       string            `json:"name"`
+	Status     ApplicationStatus `json:"status"`
 }
 
 // ApplicationStatus defines model for Application.Status.
@@ -711,20 +714,22 @@ type Detail struct {
 
 // EContextUser defines model for EContextUser.
 type EContextUser struct {
-	Apikeys      []map[string]interface{} `json:"apikeys"`
-	Applications []map[string]interface{} `json:"applications"`
+	Apikeys      []ApiKey      `json:"apikeys"`
+	Applications []Application `json:"applications"`
 
-	// CreatedAt eContext's form, e.g. "2017-05-08 19:21:13.381000+00:00"
-	CreatedAt  string                   `json:"created_at"`
-	CustomData *map[string]interface{}  `json:"custom_data"`
-	Email      string                   `json:"email"`
-	Groups     []map[string]interface{} `json:"groups"`
-	Href       string                   `json:"href"`
-	Id         openapi_types.UUID       `json:"id"`
-	ModifiedAt string                   `json:"modified_at"`
-	Name       string                   `json:"name"`
-	Status     EContextUserStatus       `json:"status"`
-	Username   string                   `json:"username"`
+	// CreatedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	CreatedAt  string                  `json:"created_at"`
+	CustomData *map[string]interface{} `json:"custom_data"`
+	Email      string                  `json:"email"`
+	Groups     []Group                 `json:"groups"`
+	Href       string                  `json:"href"`
+	Id         openapi_types.UUID      `json:"id"`
+
+	// ModifiedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	ModifiedAt string             `json:"modified_at"`
+	Name       string             `json:"name"`
+	Status     EContextUserStatus `json:"status"`
+	Username   string             `json:"username"`
 }
 
 // EContextUserStatus defines model for EContextUser.Status.
@@ -790,15 +795,19 @@ type GenderEnum int
 
 // Group eContext's group (Waldur's project scope); it belongs to one application.
 type Group struct {
-	Application openapi_types.UUID      `json:"application"`
-	CreatedAt   time.Time               `json:"created_at"`
+	Application openapi_types.UUID `json:"application"`
+
+	// CreatedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	CreatedAt   string                  `json:"created_at"`
 	CustomData  *map[string]interface{} `json:"custom_data"`
 	Description string                  `json:"description"`
 	Href        string                  `json:"href"`
 	Id          openapi_types.UUID      `json:"id"`
-	ModifiedAt  time.Time               `json:"modified_at"`
-	Name        string                  `json:"name"`
-	Status      GroupStatus             `json:"status"`
+
+	// ModifiedAt eContext's form of RFC 3339 (UTC), e.g. "2017-05-08 19:21:13.381000+00:00"
+	ModifiedAt string      `json:"modified_at"`
+	Name       string      `json:"name"`
+	Status     GroupStatus `json:"status"`
 }
 
 // GroupStatus defines model for Group.Status.

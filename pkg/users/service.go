@@ -173,7 +173,8 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 // grants of an eContext create), so the account and they exist together or
 // not at all.
 type Join struct {
-	// Items are the other domain's transaction items for the new account.
+	// Items are the other domain's transaction items for the new account;
+	// it may mark the account (User.HasGrants) before it is written.
 	Items func(u *User) []types.TransactWriteItem
 	// Failed is the answer when one of their conditions fails (a scope
 	// deleted meanwhile).
