@@ -382,3 +382,31 @@ func TestAttackAPIKeysRaces(t *testing.T) {
 		}
 	})
 }
+
+// TestAttackAPIKeysExpiryPastYear9999: an expiry whose offset puts it past
+// the year 9999 in UTC (9999-12-31T23:59:59-23:59) is refused as too far,
+// rather than stored as a key that no answer can show: the create, the
+// list and eContext's user view would answer 500, the key could not be
+// revoked (its id never shown) and it would hold its slot for good.
+func TestAttackAPIKeysExpiryPastYear9999(t *testing.T) {
+	u := quickUser(t, "atk-key-y10k")
+	r := env.Do(t, "POST", "/api/users/"+u.UUID+"/apikeys", map[string]any{"name": "y10k", "expires_at": "9999-12-31T23:59:59-23:59"}, auth(u)...)
+	fields, _ := r.JSON()["fields"].(map[string]any)
+	if r.Status != http.StatusBadRequest || fields["expires_at"] == nil {
+		t.Errorf("create: %d %s, want 400 naming expires_at", r.Status, r.Body)
+	}
+	if r := env.Do(t, "GET", "/api/users/"+u.UUID+"/apikeys", nil, auth(u)...); r.Status != http.StatusOK || string(r.Body) != "[]" {
+		t.Errorf("list: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "GET", "/api/users/user/"+u.UUID, nil, auth(u)...); r.Status != http.StatusOK {
+		t.Errorf("eContext's user view: %d %s", r.Status, r.Body)
+	}
+	// The latest expiry that is still a date JSON can carry works.
+	r = env.Do(t, "POST", "/api/users/"+u.UUID+"/apikeys", map[string]any{"name": "last", "expires_at": "9999-12-31T23:59:59Z"}, auth(u)...)
+	if r.Status != http.StatusCreated || r.Str("expires_at") != "9999-12-31T23:59:59Z" {
+		t.Errorf("create with the last expiry: %d %s", r.Status, r.Body)
+	}
+	if keyStatus(t, r.Str("key")) != http.StatusOK {
+		t.Error("the key does not work")
+	}
+}
