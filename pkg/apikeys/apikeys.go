@@ -213,6 +213,10 @@ func (in Input) validate(now time.Time) (string, *time.Time, error) {
 	var exp *time.Time
 	if in.ExpiresAt != nil && *in.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339, strings.TrimSpace(*in.ExpiresAt))
+		// The bound is on the instant in UTC, as it is stored and shown:
+		// 9999-12-31T23:59:59-23:59 is in the year 10000, which no JSON
+		// date carries.
+		t = t.UTC().Truncate(time.Millisecond)
 		switch {
 		case err != nil:
 			p["expires_at"] = []string{"Use an ISO 8601 date and time with its offset, such as 2030-01-31T12:00:00Z."}
@@ -221,7 +225,6 @@ func (in Input) validate(now time.Time) (string, *time.Time, error) {
 		case t.Year() > 9999:
 			p["expires_at"] = []string{"The expiry is too far in the future."}
 		default:
-			t = t.UTC().Truncate(time.Millisecond)
 			exp = &t
 		}
 	}
