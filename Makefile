@@ -17,6 +17,13 @@ FUNCTIONS := \
 	MeFunction:me \
 	DeleteSelfFunction:delete-self \
 	ListUsersFunction:list-users \
+	CreateScopeFunction:create-scope \
+	ListScopesFunction:list-scopes \
+	GetScopeFunction:get-scope \
+	UpdateScopeFunction:update-scope \
+	DeleteScopeFunction:delete-scope \
+	ChangeMembersFunction:change-members \
+	ListScopeUsersFunction:list-scope-users \
 	GetUserFunction:get-user \
 	UpdateUserFunction:update-user \
 	DeleteUserFunction:delete-user \

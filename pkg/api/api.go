@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/example/accounts/pkg/apikeys"
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/users"
@@ -20,7 +21,9 @@ import (
 // API holds what the endpoints share.
 type API struct {
 	Users *users.Service
-	Log   *slog.Logger
+	// Groups holds applications, groups and role grants (docs/GROUPS.md).
+	Groups *groups.Service
+	Log    *slog.Logger
 	// Remote is the remote identity source; nil when none is configured.
 	Remote IdentitySource
 	// Images keeps uploaded images; nil when no bucket is configured.
@@ -57,6 +60,13 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
 		"ImportUsersFunction":          a.ImportUsers(),
+		"CreateScopeFunction":          a.CreateScope(),
+		"ListScopesFunction":           a.ListScopes(),
+		"GetScopeFunction":             a.GetScope(),
+		"UpdateScopeFunction":          a.UpdateScope(),
+		"DeleteScopeFunction":          a.DeleteScope(),
+		"ChangeMembersFunction":        a.ChangeMembers(),
+		"ListScopeUsersFunction":       a.ListScopeUsers(),
 		"CreateApiKeyFunction":         a.CreateAPIKey(),
 		"ListApiKeysFunction":          a.ListAPIKeys(),
 		"RevokeApiKeyFunction":         a.RevokeAPIKey(),

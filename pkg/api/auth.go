@@ -13,6 +13,9 @@ import (
 // admin create) and POST /user (UbiOps: same effects, UbiOps' answer).
 func (a *API) SignUp() httpapi.LambdaHandler {
 	return httpapi.Wrap("SignUp", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		if isEContextUser(r) {
+			return a.ecSignUp(ctx, r)
+		}
 		var in users.ProfileInput
 		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
 		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
@@ -220,7 +223,7 @@ func (a *API) Me() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
 	})
 }
 

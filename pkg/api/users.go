@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -58,17 +59,24 @@ func (a *API) target(ctx context.Context, r *httpapi.Request, rule access) (*use
 // GetUser serves GET /api/users/{uuid}.
 func (a *API) GetUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("GetUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		started := time.Now()
 		_, t, err := a.target(ctx, r, readAccess)
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, t, "")
+		if isEContextUser(r) {
+			return a.ecUserAnswer(ctx, http.StatusOK, started, t)
+		}
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, t, "")
 	})
 }
 
 // UpdateUser serves PUT and PATCH /api/users/{uuid}.
 func (a *API) UpdateUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("UpdateUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		if isEContextUser(r) {
+			return a.ecUpdate(ctx, r)
+		}
 		var in users.ProfileInput
 		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
 		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
@@ -101,14 +109,25 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 // DeleteUser serves DELETE /api/users/{uuid}.
 func (a *API) DeleteUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("DeleteUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		started := time.Now()
 		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
+		}
+		var gone ecUser
+		if isEContextUser(r) {
+			// What is deleted is shown as it was.
+			if gone, err = a.ecView(ctx, t); err != nil {
+				return nil, err
+			}
 		}
 		if err := a.Users.Delete(ctx, t); err != nil {
 			return nil, err
 		}
 		a.settleImage(ctx, nil, t, nil, nil)
+		if isEContextUser(r) {
+			return econtext(http.StatusOK, started, map[string]any{"user": gone}), nil
+		}
 		return httpapi.NoContent(), nil
 	})
 }

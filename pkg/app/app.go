@@ -27,6 +27,7 @@ import (
 	"github.com/example/accounts/pkg/api"
 	"github.com/example/accounts/pkg/apikeys"
 	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/legacyauth"
 	"github.com/example/accounts/pkg/mail"
@@ -133,7 +134,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 	svc.Metrics = p.metrics
 	keys := apikeys.New(p.db, cfg.TableName, svc, p.log)
 	svc.SetKeys(keys)
-	return &api.API{Users: svc, Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg), Keys: keys}, nil
+	return &api.API{Users: svc, Groups: groups.New(p.db, cfg.TableName, svc, p.log), Keys: keys, Log: p.log,
+		Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 
 // NewStream builds the handler of the table's stream (StreamFunction).
@@ -143,7 +145,8 @@ func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.H
 		return nil, err
 	}
 	h := &streams.Handler{DB: p.ddb, Table: cfg.TableName, Mail: p.sender, Log: p.log,
-		Bus: cfg.Events.Bus, Source: cfg.Events.Source,
+		Groups: groups.New(p.ddb, cfg.TableName, nil, p.log),
+		Bus:    cfg.Events.Bus, Source: cfg.Events.Source,
 		Open: func(ctx context.Context, sealed, aad string) (string, error) {
 			sl, err := p.sealer(ctx)
 			if err != nil {
