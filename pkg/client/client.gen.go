@@ -35,6 +35,45 @@ func (e ActivationInfoMethod) Valid() bool {
 	}
 }
 
+// Defines values for EContextUserStatus.
+const (
+	EContextUserStatusDISABLED   EContextUserStatus = "DISABLED"
+	EContextUserStatusENABLED    EContextUserStatus = "ENABLED"
+	EContextUserStatusUNVERIFIED EContextUserStatus = "UNVERIFIED"
+)
+
+// Valid indicates whether the value is a known member of the EContextUserStatus enum.
+func (e EContextUserStatus) Valid() bool {
+	switch e {
+	case EContextUserStatusDISABLED:
+		return true
+	case EContextUserStatusENABLED:
+		return true
+	case EContextUserStatusUNVERIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EContextUserPatchStatus.
+const (
+	EContextUserPatchStatusDISABLED EContextUserPatchStatus = "DISABLED"
+	EContextUserPatchStatusENABLED  EContextUserPatchStatus = "ENABLED"
+)
+
+// Valid indicates whether the value is a known member of the EContextUserPatchStatus enum.
+func (e EContextUserPatchStatus) Valid() bool {
+	switch e {
+	case EContextUserPatchStatusDISABLED:
+		return true
+	case EContextUserPatchStatusENABLED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorError.
 const (
 	ErrorErrorBadGateway           ErrorError = "bad_gateway"
@@ -416,6 +455,60 @@ type CoreAuthToken struct {
 // Detail defines model for Detail.
 type Detail struct {
 	Detail string `json:"detail"`
+}
+
+// EContextUser defines model for EContextUser.
+type EContextUser struct {
+	Apikeys      []map[string]interface{} `json:"apikeys"`
+	Applications []map[string]interface{} `json:"applications"`
+
+	// CreatedAt eContext's form, e.g. "2017-05-08 19:21:13.381000+00:00"
+	CreatedAt  string                   `json:"created_at"`
+	CustomData *map[string]interface{}  `json:"custom_data"`
+	Email      string                   `json:"email"`
+	Groups     []map[string]interface{} `json:"groups"`
+	Href       string                   `json:"href"`
+	Id         openapi_types.UUID       `json:"id"`
+	ModifiedAt string                   `json:"modified_at"`
+	Name       string                   `json:"name"`
+	Status     EContextUserStatus       `json:"status"`
+	Username   string                   `json:"username"`
+}
+
+// EContextUserStatus defines model for EContextUser.Status.
+type EContextUserStatus string
+
+// EContextUserPatch defines model for EContextUserPatch.
+type EContextUserPatch struct {
+	Apikeys    *[]interface{}           `json:"apikeys,omitempty"`
+	CreatedAt  *string                  `json:"created_at,omitempty"`
+	CustomData *map[string]interface{}  `json:"custom_data,omitempty"`
+	Email      *string                  `json:"email,omitempty"`
+	Href       *string                  `json:"href,omitempty"`
+	Id         *string                  `json:"id,omitempty"`
+	ModifiedAt *string                  `json:"modified_at,omitempty"`
+	Name       *string                  `json:"name,omitempty"`
+	Status     *EContextUserPatchStatus `json:"status,omitempty"`
+	Username   *string                  `json:"username,omitempty"`
+}
+
+// EContextUserPatchStatus defines model for EContextUserPatch.Status.
+type EContextUserPatchStatus string
+
+// EContextUserRequest defines model for EContextUserRequest.
+type EContextUserRequest struct {
+	Apikeys      *[]interface{}          `json:"apikeys,omitempty"`
+	Applications *[]openapi_types.UUID   `json:"applications,omitempty"`
+	CreatedAt    *string                 `json:"created_at,omitempty"`
+	CustomData   *map[string]interface{} `json:"custom_data,omitempty"`
+	Email        string                  `json:"email"`
+	Groups       *[]openapi_types.UUID   `json:"groups,omitempty"`
+	Href         *string                 `json:"href,omitempty"`
+	Id           *string                 `json:"id,omitempty"`
+	ModifiedAt   *string                 `json:"modified_at,omitempty"`
+	Name         *string                 `json:"name,omitempty"`
+	Password     string                  `json:"password"`
+	Username     *string                 `json:"username,omitempty"`
 }
 
 // EmailRequest defines model for EmailRequest.
@@ -1610,6 +1703,26 @@ type BadRequest = Error
 // Conflict Every error answer. `fields` and `payload` only on 400.
 type Conflict = Error
 
+// EContextUserDeleted defines model for EContextUserDeleted.
+type EContextUserDeleted struct {
+	Econtext struct {
+		Elapsed float32 `json:"elapsed"`
+		Result  struct {
+			User EContextUser `json:"user"`
+		} `json:"result"`
+	} `json:"econtext"`
+}
+
+// EContextUserOK defines model for EContextUserOK.
+type EContextUserOK struct {
+	Econtext struct {
+		Elapsed float32 `json:"elapsed"`
+		Result  struct {
+			User EContextUser `json:"user"`
+		} `json:"result"`
+	} `json:"econtext"`
+}
+
 // Forbidden Every error answer. `fields` and `payload` only on 400.
 type Forbidden = Error
 
@@ -1842,6 +1955,12 @@ type UsersMeRetrieveParams struct {
 	Field *Field `form:"field,omitempty" json:"field,omitempty"`
 }
 
+// EcontextUserPartialUpdateParams defines parameters for EcontextUserPartialUpdate.
+type EcontextUserPartialUpdateParams struct {
+	// IfMatch The ETag the change is based on; a stale one gets 412.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // UsersRetrieveParams defines parameters for UsersRetrieve.
 type UsersRetrieveParams struct {
 	// Field Limit the user objects to these fields (repeatable, or comma-separated).
@@ -1919,6 +2038,12 @@ type UsersConfirmEmailJSONRequestBody = ConfirmEmailRequest
 
 // UsersImportJSONRequestBody defines body for UsersImport for application/json ContentType.
 type UsersImportJSONRequestBody = UsersImportJSONBody
+
+// EcontextUserCreateJSONRequestBody defines body for EcontextUserCreate for application/json ContentType.
+type EcontextUserCreateJSONRequestBody = EContextUserRequest
+
+// EcontextUserPartialUpdateJSONRequestBody defines body for EcontextUserPartialUpdate for application/json ContentType.
+type EcontextUserPartialUpdateJSONRequestBody = EContextUserPatch
 
 // UsersPartialUpdateJSONRequestBody defines body for UsersPartialUpdate for application/json ContentType.
 type UsersPartialUpdateJSONRequestBody = PatchedUserRequest
@@ -2536,6 +2661,70 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/users/me (the `UsersMeRetrieve` operationId).
 	UsersMeRetrieve(ctx context.Context, params *UsersMeRetrieveParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserCreateWithBody Create a user (eContext)
+	//
+	// Without credentials, the self sign-up. With Basic or Token credentials
+	// of staff, or of an owner or admin of every application and group
+	// named, the same account created by the caller and a member of those
+	// scopes from its first write. The account is UNVERIFIED until its
+	// activation. An unknown or forbidden application or group id is a 400
+	// naming it, and nothing is written (docs/GROUPS.md).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+	EcontextUserCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserCreate Create a user (eContext)
+	//
+	// Without credentials, the self sign-up. With Basic or Token credentials
+	// of staff, or of an owner or admin of every application and group
+	// named, the same account created by the caller and a member of those
+	// scopes from its first write. The account is UNVERIFIED until its
+	// activation. An unknown or forbidden application or group id is a 400
+	// naming it, and nothing is written (docs/GROUPS.md).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+	EcontextUserCreate(ctx context.Context, body EcontextUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserDestroy Delete a user (eContext)
+	//
+	// Self and staff; answers with the user as it was.
+	//
+	// Corresponds with DELETE /api/users/user/{uuid} (the `EcontextUserDestroy` operationId).
+	EcontextUserDestroy(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserRetrieve One user (eContext)
+	//
+	// Self, staff and support; 404 for anyone who may not see it.
+	//
+	// Corresponds with GET /api/users/user/{uuid} (the `EcontextUserRetrieve` operationId).
+	EcontextUserRetrieve(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserPartialUpdateWithBody Change a user (eContext)
+	//
+	// Self and staff: `name`, `custom_data`, and as for PATCH
+	// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+	// DISABLED). A password and memberships have routes of their own.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+	EcontextUserPartialUpdateWithBody(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EcontextUserPartialUpdate Change a user (eContext)
+	//
+	// Self and staff: `name`, `custom_data`, and as for PATCH
+	// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+	// DISABLED). A password and memberships have routes of their own.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+	EcontextUserPartialUpdate(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, body EcontextUserPartialUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UsersDestroy Delete a user
 	//
@@ -3396,6 +3585,130 @@ func (c *Client) UsersImport(ctx context.Context, body UsersImportJSONRequestBod
 // Corresponds with GET /api/users/me (the `UsersMeRetrieve` operationId).
 func (c *Client) UsersMeRetrieve(ctx context.Context, params *UsersMeRetrieveParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersMeRetrieveRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserCreateWithBody Create a user (eContext)
+//
+// Without credentials, the self sign-up. With Basic or Token credentials
+// of staff, or of an owner or admin of every application and group
+// named, the same account created by the caller and a member of those
+// scopes from its first write. The account is UNVERIFIED until its
+// activation. An unknown or forbidden application or group id is a 400
+// naming it, and nothing is written (docs/GROUPS.md).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+func (c *Client) EcontextUserCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserCreateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserCreate Create a user (eContext)
+//
+// Without credentials, the self sign-up. With Basic or Token credentials
+// of staff, or of an owner or admin of every application and group
+// named, the same account created by the caller and a member of those
+// scopes from its first write. The account is UNVERIFIED until its
+// activation. An unknown or forbidden application or group id is a 400
+// naming it, and nothing is written (docs/GROUPS.md).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+func (c *Client) EcontextUserCreate(ctx context.Context, body EcontextUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserCreateRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserDestroy Delete a user (eContext)
+//
+// Self and staff; answers with the user as it was.
+//
+// Corresponds with DELETE /api/users/user/{uuid} (the `EcontextUserDestroy` operationId).
+func (c *Client) EcontextUserDestroy(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserDestroyRequest(c.Server, uuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserRetrieve One user (eContext)
+//
+// Self, staff and support; 404 for anyone who may not see it.
+//
+// Corresponds with GET /api/users/user/{uuid} (the `EcontextUserRetrieve` operationId).
+func (c *Client) EcontextUserRetrieve(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserRetrieveRequest(c.Server, uuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserPartialUpdateWithBody Change a user (eContext)
+//
+// Self and staff: `name`, `custom_data`, and as for PATCH
+// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+// DISABLED). A password and memberships have routes of their own.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+func (c *Client) EcontextUserPartialUpdateWithBody(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserPartialUpdateRequestWithBody(c.Server, uuid, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EcontextUserPartialUpdate Change a user (eContext)
+//
+// Self and staff: `name`, `custom_data`, and as for PATCH
+// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+// DISABLED). A password and memberships have routes of their own.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+func (c *Client) EcontextUserPartialUpdate(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, body EcontextUserPartialUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEcontextUserPartialUpdateRequest(c.Server, uuid, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5399,6 +5712,176 @@ func NewUsersMeRetrieveRequest(server string, params *UsersMeRetrieveParams) (*h
 	return req, nil
 }
 
+// NewEcontextUserCreateRequest calls the generic EcontextUserCreate builder with application/json body
+func NewEcontextUserCreateRequest(server string, body EcontextUserCreateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEcontextUserCreateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewEcontextUserCreateRequestWithBody constructs an http.Request for the EcontextUserCreate method, with any body, and a specified content type
+func NewEcontextUserCreateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/user")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEcontextUserDestroyRequest constructs an http.Request for the EcontextUserDestroy method
+func NewEcontextUserDestroyRequest(server string, uuid Uuid) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/user/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEcontextUserRetrieveRequest constructs an http.Request for the EcontextUserRetrieve method
+func NewEcontextUserRetrieveRequest(server string, uuid Uuid) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/user/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEcontextUserPartialUpdateRequest calls the generic EcontextUserPartialUpdate builder with application/json body
+func NewEcontextUserPartialUpdateRequest(server string, uuid Uuid, params *EcontextUserPartialUpdateParams, body EcontextUserPartialUpdateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEcontextUserPartialUpdateRequestWithBody(server, uuid, params, "application/json", bodyReader)
+}
+
+// NewEcontextUserPartialUpdateRequestWithBody constructs an http.Request for the EcontextUserPartialUpdate method, with any body, and a specified content type
+func NewEcontextUserPartialUpdateRequestWithBody(server string, uuid Uuid, params *EcontextUserPartialUpdateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/users/user/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewUsersDestroyRequest constructs an http.Request for the UsersDestroy method
 func NewUsersDestroyRequest(server string, uuid Uuid) (*http.Request, error) {
 	var err error
@@ -6676,6 +7159,74 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/users/me (the `UsersMeRetrieve` operationId).
 	UsersMeRetrieveWithResponse(ctx context.Context, params *UsersMeRetrieveParams, reqEditors ...RequestEditorFn) (*UsersMeRetrieveResponse, error)
+
+	// EcontextUserCreateWithBodyWithResponse Create a user (eContext)
+	//
+	// Without credentials, the self sign-up. With Basic or Token credentials
+	// of staff, or of an owner or admin of every application and group
+	// named, the same account created by the caller and a member of those
+	// scopes from its first write. The account is UNVERIFIED until its
+	// activation. An unknown or forbidden application or group id is a 400
+	// naming it, and nothing is written (docs/GROUPS.md).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+	EcontextUserCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EcontextUserCreateResponse, error)
+
+	// EcontextUserCreateWithResponse Create a user (eContext)
+	//
+	// Without credentials, the self sign-up. With Basic or Token credentials
+	// of staff, or of an owner or admin of every application and group
+	// named, the same account created by the caller and a member of those
+	// scopes from its first write. The account is UNVERIFIED until its
+	// activation. An unknown or forbidden application or group id is a 400
+	// naming it, and nothing is written (docs/GROUPS.md).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+	EcontextUserCreateWithResponse(ctx context.Context, body EcontextUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*EcontextUserCreateResponse, error)
+
+	// EcontextUserDestroyWithResponse Delete a user (eContext)
+	//
+	// Self and staff; answers with the user as it was.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/users/user/{uuid} (the `EcontextUserDestroy` operationId).
+	EcontextUserDestroyWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*EcontextUserDestroyResponse, error)
+
+	// EcontextUserRetrieveWithResponse One user (eContext)
+	//
+	// Self, staff and support; 404 for anyone who may not see it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/users/user/{uuid} (the `EcontextUserRetrieve` operationId).
+	EcontextUserRetrieveWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*EcontextUserRetrieveResponse, error)
+
+	// EcontextUserPartialUpdateWithBodyWithResponse Change a user (eContext)
+	//
+	// Self and staff: `name`, `custom_data`, and as for PATCH
+	// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+	// DISABLED). A password and memberships have routes of their own.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+	EcontextUserPartialUpdateWithBodyWithResponse(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EcontextUserPartialUpdateResponse, error)
+
+	// EcontextUserPartialUpdateWithResponse Change a user (eContext)
+	//
+	// Self and staff: `name`, `custom_data`, and as for PATCH
+	// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+	// DISABLED). A password and memberships have routes of their own.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+	EcontextUserPartialUpdateWithResponse(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, body EcontextUserPartialUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*EcontextUserPartialUpdateResponse, error)
 
 	// UsersDestroyWithResponse Delete a user
 	//
@@ -9952,6 +10503,669 @@ func (r UsersMeRetrieveResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersMeRetrieveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EcontextUserCreateResponse201Headers the declared response headers of an HTTP 201 response for EcontextUserCreate
+type EcontextUserCreateResponse201Headers struct {
+	CacheControl        string
+	ETag                string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse400Headers the declared response headers of an HTTP 400 response for EcontextUserCreate
+type EcontextUserCreateResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse401Headers the declared response headers of an HTTP 401 response for EcontextUserCreate
+type EcontextUserCreateResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse413Headers the declared response headers of an HTTP 413 response for EcontextUserCreate
+type EcontextUserCreateResponse413Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse415Headers the declared response headers of an HTTP 415 response for EcontextUserCreate
+type EcontextUserCreateResponse415Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse429Headers the declared response headers of an HTTP 429 response for EcontextUserCreate
+type EcontextUserCreateResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse500Headers the declared response headers of an HTTP 500 response for EcontextUserCreate
+type EcontextUserCreateResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserCreateResponse503Headers the declared response headers of an HTTP 503 response for EcontextUserCreate
+type EcontextUserCreateResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type EcontextUserCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *EContextUserOK
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *EcontextUserCreateResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EcontextUserCreateResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EcontextUserCreateResponse401Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *EcontextUserCreateResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *EcontextUserCreateResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EcontextUserCreateResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EcontextUserCreateResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EcontextUserCreateResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON201() *EContextUserOK {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EcontextUserCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EcontextUserCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EcontextUserCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EcontextUserCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EcontextUserDestroyResponse200Headers the declared response headers of an HTTP 200 response for EcontextUserDestroy
+type EcontextUserDestroyResponse200Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse401Headers the declared response headers of an HTTP 401 response for EcontextUserDestroy
+type EcontextUserDestroyResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse403Headers the declared response headers of an HTTP 403 response for EcontextUserDestroy
+type EcontextUserDestroyResponse403Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse404Headers the declared response headers of an HTTP 404 response for EcontextUserDestroy
+type EcontextUserDestroyResponse404Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse429Headers the declared response headers of an HTTP 429 response for EcontextUserDestroy
+type EcontextUserDestroyResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse500Headers the declared response headers of an HTTP 500 response for EcontextUserDestroy
+type EcontextUserDestroyResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserDestroyResponse503Headers the declared response headers of an HTTP 503 response for EcontextUserDestroy
+type EcontextUserDestroyResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type EcontextUserDestroyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EContextUserDeleted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EcontextUserDestroyResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EcontextUserDestroyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EcontextUserDestroyResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EcontextUserDestroyResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EcontextUserDestroyResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EcontextUserDestroyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EcontextUserDestroyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON200() *EContextUserDeleted {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EcontextUserDestroyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EcontextUserDestroyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EcontextUserDestroyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EcontextUserDestroyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EcontextUserDestroyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EcontextUserRetrieveResponse200Headers the declared response headers of an HTTP 200 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse200Headers struct {
+	CacheControl        string
+	ETag                string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserRetrieveResponse401Headers the declared response headers of an HTTP 401 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// EcontextUserRetrieveResponse404Headers the declared response headers of an HTTP 404 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse404Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserRetrieveResponse429Headers the declared response headers of an HTTP 429 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// EcontextUserRetrieveResponse500Headers the declared response headers of an HTTP 500 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserRetrieveResponse503Headers the declared response headers of an HTTP 503 response for EcontextUserRetrieve
+type EcontextUserRetrieveResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type EcontextUserRetrieveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EContextUserOK
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EcontextUserRetrieveResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EcontextUserRetrieveResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EcontextUserRetrieveResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EcontextUserRetrieveResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EcontextUserRetrieveResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EcontextUserRetrieveResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON200() *EContextUserOK {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EcontextUserRetrieveResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EcontextUserRetrieveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EcontextUserRetrieveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EcontextUserRetrieveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EcontextUserRetrieveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EcontextUserPartialUpdateResponse200Headers the declared response headers of an HTTP 200 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse200Headers struct {
+	CacheControl        string
+	ETag                string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse400Headers the declared response headers of an HTTP 400 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse400Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse401Headers the declared response headers of an HTTP 401 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse401Headers struct {
+	CacheControl        string
+	RequestId           string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse403Headers the declared response headers of an HTTP 403 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse403Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse404Headers the declared response headers of an HTTP 404 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse404Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse412Headers the declared response headers of an HTTP 412 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse412Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse413Headers the declared response headers of an HTTP 413 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse413Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse415Headers the declared response headers of an HTTP 415 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse415Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse429Headers the declared response headers of an HTTP 429 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse429Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse500Headers the declared response headers of an HTTP 500 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse500Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
+// EcontextUserPartialUpdateResponse503Headers the declared response headers of an HTTP 503 response for EcontextUserPartialUpdate
+type EcontextUserPartialUpdateResponse503Headers struct {
+	CacheControl        string
+	RequestId           string
+	RetryAfter          int
+	XContentTypeOptions string
+}
+
+type EcontextUserPartialUpdateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EContextUserOK
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EcontextUserPartialUpdateResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EcontextUserPartialUpdateResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EcontextUserPartialUpdateResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EcontextUserPartialUpdateResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EcontextUserPartialUpdateResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *EcontextUserPartialUpdateResponse412Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *EcontextUserPartialUpdateResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *EcontextUserPartialUpdateResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EcontextUserPartialUpdateResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EcontextUserPartialUpdateResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EcontextUserPartialUpdateResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON200() *EContextUserOK {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EcontextUserPartialUpdateResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EcontextUserPartialUpdateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EcontextUserPartialUpdateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EcontextUserPartialUpdateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EcontextUserPartialUpdateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13444,6 +14658,110 @@ func (c *ClientWithResponses) UsersMeRetrieveWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseUsersMeRetrieveResponse(rsp)
+}
+
+// EcontextUserCreateWithBodyWithResponse Create a user (eContext)
+//
+// Without credentials, the self sign-up. With Basic or Token credentials
+// of staff, or of an owner or admin of every application and group
+// named, the same account created by the caller and a member of those
+// scopes from its first write. The account is UNVERIFIED until its
+// activation. An unknown or forbidden application or group id is a 400
+// naming it, and nothing is written (docs/GROUPS.md).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+func (c *ClientWithResponses) EcontextUserCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EcontextUserCreateResponse, error) {
+	rsp, err := c.EcontextUserCreateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserCreateResponse(rsp)
+}
+
+// EcontextUserCreateWithResponse Create a user (eContext)
+//
+// Without credentials, the self sign-up. With Basic or Token credentials
+// of staff, or of an owner or admin of every application and group
+// named, the same account created by the caller and a member of those
+// scopes from its first write. The account is UNVERIFIED until its
+// activation. An unknown or forbidden application or group id is a 400
+// naming it, and nothing is written (docs/GROUPS.md).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/users/user (the `EcontextUserCreate` operationId).
+func (c *ClientWithResponses) EcontextUserCreateWithResponse(ctx context.Context, body EcontextUserCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*EcontextUserCreateResponse, error) {
+	rsp, err := c.EcontextUserCreate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserCreateResponse(rsp)
+}
+
+// EcontextUserDestroyWithResponse Delete a user (eContext)
+//
+// Self and staff; answers with the user as it was.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/users/user/{uuid} (the `EcontextUserDestroy` operationId).
+func (c *ClientWithResponses) EcontextUserDestroyWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*EcontextUserDestroyResponse, error) {
+	rsp, err := c.EcontextUserDestroy(ctx, uuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserDestroyResponse(rsp)
+}
+
+// EcontextUserRetrieveWithResponse One user (eContext)
+//
+// Self, staff and support; 404 for anyone who may not see it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/users/user/{uuid} (the `EcontextUserRetrieve` operationId).
+func (c *ClientWithResponses) EcontextUserRetrieveWithResponse(ctx context.Context, uuid Uuid, reqEditors ...RequestEditorFn) (*EcontextUserRetrieveResponse, error) {
+	rsp, err := c.EcontextUserRetrieve(ctx, uuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserRetrieveResponse(rsp)
+}
+
+// EcontextUserPartialUpdateWithBodyWithResponse Change a user (eContext)
+//
+// Self and staff: `name`, `custom_data`, and as for PATCH
+// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+// DISABLED). A password and memberships have routes of their own.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+func (c *ClientWithResponses) EcontextUserPartialUpdateWithBodyWithResponse(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EcontextUserPartialUpdateResponse, error) {
+	rsp, err := c.EcontextUserPartialUpdateWithBody(ctx, uuid, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserPartialUpdateResponse(rsp)
+}
+
+// EcontextUserPartialUpdateWithResponse Change a user (eContext)
+//
+// Self and staff: `name`, `custom_data`, and as for PATCH
+// /api/users/{uuid}, `email` (staff) and `status` (staff, ENABLED or
+// DISABLED). A password and memberships have routes of their own.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/users/user/{uuid} (the `EcontextUserPartialUpdate` operationId).
+func (c *ClientWithResponses) EcontextUserPartialUpdateWithResponse(ctx context.Context, uuid Uuid, params *EcontextUserPartialUpdateParams, body EcontextUserPartialUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*EcontextUserPartialUpdateResponse, error) {
+	rsp, err := c.EcontextUserPartialUpdate(ctx, uuid, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEcontextUserPartialUpdateResponse(rsp)
 }
 
 // UsersDestroyWithResponse Delete a user
@@ -20073,6 +21391,1191 @@ func ParseUsersMeRetrieveResponse(rsp *http.Response) (*UsersMeRetrieveResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UsersMeRetrieveResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEcontextUserCreateResponse parses an HTTP response from a EcontextUserCreateWithResponse call
+func ParseEcontextUserCreateResponse(rsp *http.Response) (*EcontextUserCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EcontextUserCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest EContextUserOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers EcontextUserCreateResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers EcontextUserCreateResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers EcontextUserCreateResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 413:
+		var headers EcontextUserCreateResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers EcontextUserCreateResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers EcontextUserCreateResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers EcontextUserCreateResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EcontextUserCreateResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEcontextUserDestroyResponse parses an HTTP response from a EcontextUserDestroyWithResponse call
+func ParseEcontextUserDestroyResponse(rsp *http.Response) (*EcontextUserDestroyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EcontextUserDestroyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EContextUserDeleted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EcontextUserDestroyResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers EcontextUserDestroyResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EcontextUserDestroyResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EcontextUserDestroyResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers EcontextUserDestroyResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers EcontextUserDestroyResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EcontextUserDestroyResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEcontextUserRetrieveResponse parses an HTTP response from a EcontextUserRetrieveWithResponse call
+func ParseEcontextUserRetrieveResponse(rsp *http.Response) (*EcontextUserRetrieveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EcontextUserRetrieveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EContextUserOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EcontextUserRetrieveResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers EcontextUserRetrieveResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers EcontextUserRetrieveResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers EcontextUserRetrieveResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers EcontextUserRetrieveResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EcontextUserRetrieveResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEcontextUserPartialUpdateResponse parses an HTTP response from a EcontextUserPartialUpdateWithResponse call
+func ParseEcontextUserPartialUpdateResponse(rsp *http.Response) (*EcontextUserPartialUpdateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EcontextUserPartialUpdateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EContextUserOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EcontextUserPartialUpdateResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EcontextUserPartialUpdateResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers EcontextUserPartialUpdateResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EcontextUserPartialUpdateResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EcontextUserPartialUpdateResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers EcontextUserPartialUpdateResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers412 = &headers
+	case rsp.StatusCode == 413:
+		var headers EcontextUserPartialUpdateResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers EcontextUserPartialUpdateResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers EcontextUserPartialUpdateResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers EcontextUserPartialUpdateResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EcontextUserPartialUpdateResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
