@@ -46,7 +46,7 @@ func (a *API) keys() (*apikeys.Service, error) {
 // CreateAPIKey serves POST /api/users/{uuid}/apikeys (self, staff; not
 // with an API key): 201 with the key, shown this once.
 func (a *API) CreateAPIKey() httpapi.LambdaHandler {
-	return httpapi.Wrap("CreateAPIKey", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	return httpapi.Wrap("CreateApiKey", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		var in apikeys.Input
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
@@ -70,7 +70,7 @@ func (a *API) CreateAPIKey() httpapi.LambdaHandler {
 // ListAPIKeys serves GET /api/users/{uuid}/apikeys (self, staff, support):
 // the live keys, without secrets.
 func (a *API) ListAPIKeys() httpapi.LambdaHandler {
-	return httpapi.Wrap("ListAPIKeys", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	return httpapi.Wrap("ListApiKeys", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		ks, err := a.keys()
 		if err != nil {
 			return nil, err
@@ -90,7 +90,7 @@ func (a *API) ListAPIKeys() httpapi.LambdaHandler {
 // RevokeAPIKey serves DELETE /api/users/{uuid}/apikeys/{id} (self, staff;
 // not with an API key): 204, and the key stops working at once.
 func (a *API) RevokeAPIKey() httpapi.LambdaHandler {
-	return httpapi.Wrap("RevokeAPIKey", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	return httpapi.Wrap("RevokeApiKey", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		ks, err := a.keys()
 		if err != nil {
 			return nil, err
