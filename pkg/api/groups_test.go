@@ -615,3 +615,21 @@ func init() {
 			})}
 	}
 }
+
+// grantsRead is the request a list page costs for its users' permissions
+// (docs/GROUPS.md "Budgets"): 1 when a user on the page was ever granted a
+// role, else 0.
+func grantsRead(t *testing.T, r *testenv.Resp) int {
+	t.Helper()
+	var page []map[string]any
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatalf("not a page: %s", r.Body)
+	}
+	for _, u := range page {
+		id, _ := u["uuid"].(string)
+		if got, err := env.API.Users.Get(context.Background(), id); err == nil && got.HasGrants {
+			return 1
+		}
+	}
+	return 0
+}
