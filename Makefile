@@ -29,6 +29,9 @@ FUNCTIONS := \
 	DeleteUserFunction:delete-user \
 	GetTokenFunction:get-token \
 	RefreshTokenFunction:refresh-token \
+	CreateApiKeyFunction:create-apikey \
+	ListApiKeysFunction:list-apikeys \
+	RevokeApiKeyFunction:revoke-apikey \
 	ChangeEmailFunction:change-email \
 	CancelChangeEmailFunction:cancel-change-email \
 	ConfirmEmailFunction:confirm-email \

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/example/accounts/pkg/apikeys"
 	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/images"
@@ -27,6 +28,8 @@ type API struct {
 	Remote IdentitySource
 	// Images keeps uploaded images; nil when no bucket is configured.
 	Images *images.Store
+	// Keys is users' API keys (pkg/apikeys); nil serves none.
+	Keys *apikeys.Service
 }
 
 // Handlers maps each function's logical id in template.yaml to its handler;
@@ -64,6 +67,9 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"DeleteScopeFunction":          a.DeleteScope(),
 		"ChangeMembersFunction":        a.ChangeMembers(),
 		"ListScopeUsersFunction":       a.ListScopeUsers(),
+		"CreateApiKeyFunction":         a.CreateAPIKey(),
+		"ListApiKeysFunction":          a.ListAPIKeys(),
+		"RevokeApiKeyFunction":         a.RevokeAPIKey(),
 	}
 }
 

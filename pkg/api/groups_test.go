@@ -581,7 +581,9 @@ func init() {
 	authzPolicy["POST /api/groups/group"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 400, support: 400, staff: 201},
 		prepare: func(t *testing.T, owner testenv.User) func(string) (string, any) {
 			app, _ := scopes(t, owner)
-			return func(string) (string, any) { return "/api/groups/group", map[string]any{"name": "authz", "application": app} }
+			return func(string) (string, any) {
+				return "/api/groups/group", map[string]any{"name": "authz", "application": app}
+			}
 		}}
 	for _, kind := range []string{groups.KindApplication, groups.KindGroup} {
 		base := strings.TrimSuffix(scopePath(kind, ""), "/")

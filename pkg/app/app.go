@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/accounts/pkg/api"
+	"github.com/example/accounts/pkg/apikeys"
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/images"
@@ -131,7 +132,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		svc.SetLegacy(legacyauth.New(cfg.Migration, tok, opts.LegacyHTTP))
 	}
 	svc.Metrics = p.metrics
-	return &api.API{Users: svc, Groups: groups.New(p.db, cfg.TableName, svc, p.log), Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
+	keys := apikeys.New(p.db, cfg.TableName, svc, p.log)
+	svc.SetKeys(keys)
+	return &api.API{Users: svc, Groups: groups.New(p.db, cfg.TableName, svc, p.log), Keys: keys, Log: p.log,
+		Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 
 // NewStream builds the handler of the table's stream (StreamFunction).

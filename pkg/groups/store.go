@@ -97,7 +97,7 @@ func (it *scopeItem) scope(base string) Scope {
 		cd = json.RawMessage("null")
 	}
 	return Scope{ID: it.ID, Name: it.Name, Description: it.Description, Status: it.Status, CustomData: cd,
-		CreatedAt: timeFormat(it.CreatedAt), ModifiedAt: timeFormat(it.ModifiedAt), Href: base + path + it.ID}
+		CreatedAt: EContextTime(it.CreatedAt), ModifiedAt: EContextTime(it.ModifiedAt), Href: base + path + it.ID}
 }
 
 // grantItem is a scope-side grant (M#) or its mirror in the application
