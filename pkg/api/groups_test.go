@@ -581,7 +581,9 @@ func init() {
 	authzPolicy["POST /api/groups/group"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 400, support: 400, staff: 201},
 		prepare: func(t *testing.T, owner testenv.User) func(string) (string, any) {
 			app, _ := scopes(t, owner)
-			return func(string) (string, any) { return "/api/groups/group", map[string]any{"name": "authz", "application": app} }
+			return func(string) (string, any) {
+				return "/api/groups/group", map[string]any{"name": "authz", "application": app}
+			}
 		}}
 	for _, kind := range []string{groups.KindApplication, groups.KindGroup} {
 		base := strings.TrimSuffix(scopePath(kind, ""), "/")
@@ -614,4 +616,22 @@ func init() {
 				return func(string) any { return map[string]any{"user": m} }
 			})}
 	}
+}
+
+// grantsRead is the request a list page costs for its users' permissions
+// (docs/GROUPS.md "Budgets"): 1 when a user on the page was ever granted a
+// role, else 0.
+func grantsRead(t *testing.T, r *testenv.Resp) int {
+	t.Helper()
+	var page []map[string]any
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatalf("not a page: %s", r.Body)
+	}
+	for _, u := range page {
+		id, _ := u["uuid"].(string)
+		if got, err := env.API.Users.Get(context.Background(), id); err == nil && got.HasGrants {
+			return 1
+		}
+	}
+	return 0
 }

@@ -262,6 +262,7 @@ func (s *Service) RegisterJoining(ctx context.Context, in ProfileInput, ip strin
 	var joined []types.TransactWriteItem
 	if j.Items != nil {
 		joined = j.Items(u)
+		u.HasGrants = len(joined) > 0 // its grants are read with it (pkg/groups)
 	}
 	if err := s.st.createJoining(ctx, u, now, true, joined, j.Failed, queued...); err != nil {
 		return nil, err
