@@ -115,3 +115,117 @@ func TestAttackGroupsExpiredGrantBlocksReAdd(t *testing.T) {
 		}
 	}
 }
+
+// Support users read everything and change nothing, even holding an admin
+// grant on a scope.
+func TestAttackGroupsSupportWithGrantChangesNothing(t *testing.T) {
+	staff := env.NewStaff(t, "atkg-staff", false)
+	sup := env.NewStaff(t, "atkg-support", true)
+	victim := quickUser(t, "atkg-victim")
+	app := atkApp(t, staff, "support app")
+	grp := atkGroup(t, staff, app, "support group")
+	atkGrant(t, staff, "application", app, sup.UUID, "admin")
+	atkGrant(t, staff, "application", app, victim.UUID, "member")
+	newcomer := quickUser(t, "atkg-new")
+	checks := []struct {
+		desc string
+		r    *testenv.Resp
+	}{
+		{"add_user", member(t, sup, "application", app, "add_user", map[string]any{"user": newcomer.UUID, "role": "owner"})},
+		{"update_user", member(t, sup, "application", app, "update_user", map[string]any{"user": victim.UUID, "role": "owner"})},
+		{"delete_user", member(t, sup, "application", app, "delete_user", map[string]any{"user": victim.UUID})},
+		{"group add_user", member(t, sup, "group", grp, "add_user", map[string]any{"user": newcomer.UUID, "role": "member"})},
+		{"PATCH", env.Do(t, "PATCH", scopePath("application")+"/"+app, map[string]any{"name": "renamed by support"}, auth(sup)...)},
+		{"create group", env.Do(t, "POST", scopePath("group"), map[string]any{"name": "by support", "application": app}, auth(sup)...)},
+		{"delete group", env.Do(t, "DELETE", scopePath("group")+"/"+grp, nil, auth(sup)...)},
+	}
+	for _, c := range checks {
+		if c.r.Status < 400 {
+			t.Errorf("support %s: %d %s", c.desc, c.r.Status, c.r.Body)
+		}
+	}
+	// eContext's create naming the application.
+	email := testenv.Email("atkg-ecsup")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"name": "Ec Sup", "email": email, "password": testenv.DefaultPassword, "applications": []string{app}}, auth(sup)...)
+	if r.Status < 400 {
+		t.Errorf("support's eContext create into the application: %d %s", r.Status, r.Body)
+	}
+	if ps := permissionsOf(t, staff, newcomer.UUID); len(ps) != 0 {
+		t.Errorf("support granted: %v", ps)
+	}
+}
+
+// An admin may not make themselves or anyone an owner, nor demote or
+// remove an owner: only owners (and staff) hand out or take away
+// ownership.
+func TestAttackGroupsAdminCannotTouchOwnership(t *testing.T) {
+	staff := env.NewStaff(t, "atkg-staff", false)
+	owner := quickUser(t, "atkg-owner")
+	adm := quickUser(t, "atkg-admin")
+	friend := quickUser(t, "atkg-friend")
+	app := atkApp(t, staff, "ownership app")
+	grp := atkGroup(t, staff, app, "ownership group")
+	atkGrant(t, staff, "application", app, owner.UUID, "owner")
+	atkGrant(t, staff, "application", app, adm.UUID, "admin")
+	atkGrant(t, staff, "group", grp, owner.UUID, "owner")
+	gadm := quickUser(t, "atkg-gadmin")
+	atkGrant(t, staff, "group", grp, gadm.UUID, "admin")
+	checks := []struct {
+		desc string
+		r    *testenv.Resp
+	}{
+		{"admin promotes themselves", member(t, adm, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"})},
+		{"admin adds an owner", member(t, adm, "application", app, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
+		{"admin demotes the owner", member(t, adm, "application", app, "update_user", map[string]any{"user": owner.UUID, "role": "member"})},
+		{"admin removes the owner", member(t, adm, "application", app, "delete_user", map[string]any{"user": owner.UUID})},
+		{"group admin promotes themselves", member(t, gadm, "group", grp, "update_user", map[string]any{"user": gadm.UUID, "role": "owner"})},
+		{"group admin removes the group's owner", member(t, gadm, "group", grp, "delete_user", map[string]any{"user": owner.UUID})},
+		{"application admin adds a group owner", member(t, adm, "group", grp, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
+	}
+	for _, c := range checks {
+		if c.r.Status != http.StatusForbidden {
+			t.Errorf("%s: %d %s", c.desc, c.r.Status, c.r.Body)
+		}
+	}
+	for _, p := range permissionsOf(t, staff, owner.UUID) {
+		if p["role_name"] != "owner" {
+			t.Errorf("owner's grant changed: %v", p)
+		}
+	}
+	if ps := permissionsOf(t, staff, friend.UUID); len(ps) != 0 {
+		t.Errorf("friend got %v", ps)
+	}
+	// What admins may do still works: add and remove members and admins,
+	// and leave.
+	atkGrant(t, adm, "application", app, friend.UUID, "admin")
+	if r := member(t, adm, "application", app, "delete_user", map[string]any{"user": friend.UUID}); r.Status != http.StatusNoContent {
+		t.Errorf("admin removes an admin: %d %s", r.Status, r.Body)
+	}
+	// Owners hand out ownership.
+	if r := member(t, owner, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"}); r.Status != http.StatusOK {
+		t.Errorf("owner promotes an admin: %d %s", r.Status, r.Body)
+	}
+}
+
+// eContext's create of a user into a group (by an admin of its
+// application, not naming the application) records the group's
+// application name in the permission, as add_user does.
+func TestAttackGroupsEContextJoinGroupCustomerName(t *testing.T) {
+	staff := env.NewStaff(t, "atkg-staff", false)
+	adm := quickUser(t, "atkg-ecadm")
+	app := atkApp(t, staff, "ec named app")
+	grp := atkGroup(t, staff, app, "ec group")
+	atkGrant(t, staff, "application", app, adm.UUID, "admin")
+	email := testenv.Email("atkg-ecjoin")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"name": "Ec Join", "email": email, "password": testenv.DefaultPassword, "groups": []string{grp}}, auth(adm)...)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ec, _ := r.JSON()["econtext"].(map[string]any)
+	res, _ := ec["result"].(map[string]any)
+	u, _ := res["user"].(map[string]any)
+	ps := permissionsOf(t, staff, u["id"].(string))
+	if len(ps) != 1 || ps[0]["customer_uuid"] != app || ps[0]["customer_name"] != "ec named app" {
+		t.Fatalf("permissions: %v", ps)
+	}
+}
