@@ -11,7 +11,7 @@ import (
 // Attacks on applications, groups and role grants (issue 10).
 
 // scopePath is the route of a scope kind ("application" or "group").
-func scopePath(kind string) string {
+func atkPath(kind string) string {
 	if kind == "group" {
 		return "/api/groups/group"
 	}
@@ -19,7 +19,7 @@ func scopePath(kind string) string {
 }
 
 // ecScope reads the scope an eContext answer holds.
-func ecScope(t testing.TB, r *testenv.Resp, kind string) map[string]any {
+func atkECScope(t testing.TB, r *testenv.Resp, kind string) map[string]any {
 	t.Helper()
 	ec, _ := r.JSON()["econtext"].(map[string]any)
 	res, _ := ec["result"].(map[string]any)
@@ -32,37 +32,37 @@ func ecScope(t testing.TB, r *testenv.Resp, kind string) map[string]any {
 
 func atkApp(t testing.TB, staff testenv.User, name string) string {
 	t.Helper()
-	r := env.Do(t, "POST", scopePath("application"), map[string]any{"name": name}, auth(staff)...)
+	r := env.Do(t, "POST", atkPath("application"), map[string]any{"name": name}, auth(staff)...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create application: %d %s", r.Status, r.Body)
 	}
-	return ecScope(t, r, "application")["id"].(string)
+	return atkECScope(t, r, "application")["id"].(string)
 }
 
 func atkGroup(t testing.TB, caller testenv.User, app, name string) string {
 	t.Helper()
-	r := env.Do(t, "POST", scopePath("group"), map[string]any{"name": name, "application": app}, auth(caller)...)
+	r := env.Do(t, "POST", atkPath("group"), map[string]any{"name": name, "application": app}, auth(caller)...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create group: %d %s", r.Status, r.Body)
 	}
-	return ecScope(t, r, "group")["id"].(string)
+	return atkECScope(t, r, "group")["id"].(string)
 }
 
 // member sends a membership action (add_user, update_user, delete_user).
-func member(t testing.TB, caller testenv.User, kind, scope, action string, body map[string]any) *testenv.Resp {
+func atkMember(t testing.TB, caller testenv.User, kind, scope, action string, body map[string]any) *testenv.Resp {
 	t.Helper()
-	return env.Do(t, "POST", scopePath(kind)+"/"+scope+"/"+action, body, auth(caller)...)
+	return env.Do(t, "POST", atkPath(kind)+"/"+scope+"/"+action, body, auth(caller)...)
 }
 
 func atkGrant(t testing.TB, caller testenv.User, kind, scope, user, role string) {
 	t.Helper()
-	if r := member(t, caller, kind, scope, "add_user", map[string]any{"user": user, "role": role}); r.Status != http.StatusCreated {
+	if r := atkMember(t, caller, kind, scope, "add_user", map[string]any{"user": user, "role": role}); r.Status != http.StatusCreated {
 		t.Fatalf("add_user %s %s: %d %s", user, role, r.Status, r.Body)
 	}
 }
 
 // permissionsOf reads a user's permissions as staff see them.
-func permissionsOf(t testing.TB, staff testenv.User, user string) []map[string]any {
+func atkPerms(t testing.TB, staff testenv.User, user string) []map[string]any {
 	t.Helper()
 	r := env.Do(t, "GET", "/api/users/"+user, nil, auth(staff)...)
 	if r.Status != http.StatusOK {
@@ -85,27 +85,27 @@ func TestAttackGroupsExpiredGrantBlocksReAdd(t *testing.T) {
 	grp := atkGroup(t, staff, app, "expiry group")
 	exp := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
 	for _, sc := range []struct{ kind, id string }{{"application", app}, {"group", grp}} {
-		if r := member(t, staff, sc.kind, sc.id, "add_user", map[string]any{"user": u.UUID, "role": "member", "expiration_time": exp}); r.Status != http.StatusCreated {
+		if r := atkMember(t, staff, sc.kind, sc.id, "add_user", map[string]any{"user": u.UUID, "role": "member", "expiration_time": exp}); r.Status != http.StatusCreated {
 			t.Fatalf("add_user: %d %s", r.Status, r.Body)
 		}
 	}
 	time.Sleep(3 * time.Second)
-	if ps := permissionsOf(t, staff, u.UUID); len(ps) != 0 {
+	if ps := atkPerms(t, staff, u.UUID); len(ps) != 0 {
 		t.Fatalf("expired grants still shown: %v", ps)
 	}
 	for _, sc := range []struct{ kind, id string }{{"application", app}, {"group", grp}} {
-		r := member(t, staff, sc.kind, sc.id, "add_user", map[string]any{"user": u.UUID, "role": "admin"})
+		r := atkMember(t, staff, sc.kind, sc.id, "add_user", map[string]any{"user": u.UUID, "role": "admin"})
 		if r.Status != http.StatusCreated {
 			t.Fatalf("re-adding a user whose grant on the %s expired: %d %s", sc.kind, r.Status, r.Body)
 		}
 	}
-	ps := permissionsOf(t, staff, u.UUID)
+	ps := atkPerms(t, staff, u.UUID)
 	if len(ps) != 2 || ps[0]["role_name"] != "admin" || ps[1]["role_name"] != "admin" || ps[0]["expiration_time"] != nil {
 		t.Fatalf("permissions after the re-add: %v", ps)
 	}
 	// The user-side count was not inflated: delete both, and n is back at 0.
 	for _, sc := range []struct{ kind, id string }{{"application", app}, {"group", grp}} {
-		if r := member(t, staff, sc.kind, sc.id, "delete_user", map[string]any{"user": u.UUID}); r.Status != http.StatusNoContent {
+		if r := atkMember(t, staff, sc.kind, sc.id, "delete_user", map[string]any{"user": u.UUID}); r.Status != http.StatusNoContent {
 			t.Fatalf("delete_user: %d %s", r.Status, r.Body)
 		}
 	}
@@ -131,13 +131,13 @@ func TestAttackGroupsSupportWithGrantChangesNothing(t *testing.T) {
 		desc string
 		r    *testenv.Resp
 	}{
-		{"add_user", member(t, sup, "application", app, "add_user", map[string]any{"user": newcomer.UUID, "role": "owner"})},
-		{"update_user", member(t, sup, "application", app, "update_user", map[string]any{"user": victim.UUID, "role": "owner"})},
-		{"delete_user", member(t, sup, "application", app, "delete_user", map[string]any{"user": victim.UUID})},
-		{"group add_user", member(t, sup, "group", grp, "add_user", map[string]any{"user": newcomer.UUID, "role": "member"})},
-		{"PATCH", env.Do(t, "PATCH", scopePath("application")+"/"+app, map[string]any{"name": "renamed by support"}, auth(sup)...)},
-		{"create group", env.Do(t, "POST", scopePath("group"), map[string]any{"name": "by support", "application": app}, auth(sup)...)},
-		{"delete group", env.Do(t, "DELETE", scopePath("group")+"/"+grp, nil, auth(sup)...)},
+		{"add_user", atkMember(t, sup, "application", app, "add_user", map[string]any{"user": newcomer.UUID, "role": "owner"})},
+		{"update_user", atkMember(t, sup, "application", app, "update_user", map[string]any{"user": victim.UUID, "role": "owner"})},
+		{"delete_user", atkMember(t, sup, "application", app, "delete_user", map[string]any{"user": victim.UUID})},
+		{"group add_user", atkMember(t, sup, "group", grp, "add_user", map[string]any{"user": newcomer.UUID, "role": "member"})},
+		{"PATCH", env.Do(t, "PATCH", atkPath("application")+"/"+app, map[string]any{"name": "renamed by support"}, auth(sup)...)},
+		{"create group", env.Do(t, "POST", atkPath("group"), map[string]any{"name": "by support", "application": app}, auth(sup)...)},
+		{"delete group", env.Do(t, "DELETE", atkPath("group")+"/"+grp, nil, auth(sup)...)},
 	}
 	for _, c := range checks {
 		if c.r.Status < 400 {
@@ -150,7 +150,7 @@ func TestAttackGroupsSupportWithGrantChangesNothing(t *testing.T) {
 	if r.Status < 400 {
 		t.Errorf("support's eContext create into the application: %d %s", r.Status, r.Body)
 	}
-	if ps := permissionsOf(t, staff, newcomer.UUID); len(ps) != 0 {
+	if ps := atkPerms(t, staff, newcomer.UUID); len(ps) != 0 {
 		t.Errorf("support granted: %v", ps)
 	}
 }
@@ -174,35 +174,35 @@ func TestAttackGroupsAdminCannotTouchOwnership(t *testing.T) {
 		desc string
 		r    *testenv.Resp
 	}{
-		{"admin promotes themselves", member(t, adm, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"})},
-		{"admin adds an owner", member(t, adm, "application", app, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
-		{"admin demotes the owner", member(t, adm, "application", app, "update_user", map[string]any{"user": owner.UUID, "role": "member"})},
-		{"admin removes the owner", member(t, adm, "application", app, "delete_user", map[string]any{"user": owner.UUID})},
-		{"group admin promotes themselves", member(t, gadm, "group", grp, "update_user", map[string]any{"user": gadm.UUID, "role": "owner"})},
-		{"group admin removes the group's owner", member(t, gadm, "group", grp, "delete_user", map[string]any{"user": owner.UUID})},
-		{"application admin adds a group owner", member(t, adm, "group", grp, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
+		{"admin promotes themselves", atkMember(t, adm, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"})},
+		{"admin adds an owner", atkMember(t, adm, "application", app, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
+		{"admin demotes the owner", atkMember(t, adm, "application", app, "update_user", map[string]any{"user": owner.UUID, "role": "member"})},
+		{"admin removes the owner", atkMember(t, adm, "application", app, "delete_user", map[string]any{"user": owner.UUID})},
+		{"group admin promotes themselves", atkMember(t, gadm, "group", grp, "update_user", map[string]any{"user": gadm.UUID, "role": "owner"})},
+		{"group admin removes the group's owner", atkMember(t, gadm, "group", grp, "delete_user", map[string]any{"user": owner.UUID})},
+		{"application admin adds a group owner", atkMember(t, adm, "group", grp, "add_user", map[string]any{"user": friend.UUID, "role": "owner"})},
 	}
 	for _, c := range checks {
 		if c.r.Status != http.StatusForbidden {
 			t.Errorf("%s: %d %s", c.desc, c.r.Status, c.r.Body)
 		}
 	}
-	for _, p := range permissionsOf(t, staff, owner.UUID) {
+	for _, p := range atkPerms(t, staff, owner.UUID) {
 		if p["role_name"] != "owner" {
 			t.Errorf("owner's grant changed: %v", p)
 		}
 	}
-	if ps := permissionsOf(t, staff, friend.UUID); len(ps) != 0 {
+	if ps := atkPerms(t, staff, friend.UUID); len(ps) != 0 {
 		t.Errorf("friend got %v", ps)
 	}
 	// What admins may do still works: add and remove members and admins,
 	// and leave.
 	atkGrant(t, adm, "application", app, friend.UUID, "admin")
-	if r := member(t, adm, "application", app, "delete_user", map[string]any{"user": friend.UUID}); r.Status != http.StatusNoContent {
+	if r := atkMember(t, adm, "application", app, "delete_user", map[string]any{"user": friend.UUID}); r.Status != http.StatusNoContent {
 		t.Errorf("admin removes an admin: %d %s", r.Status, r.Body)
 	}
 	// Owners hand out ownership.
-	if r := member(t, owner, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"}); r.Status != http.StatusOK {
+	if r := atkMember(t, owner, "application", app, "update_user", map[string]any{"user": adm.UUID, "role": "owner"}); r.Status != http.StatusOK {
 		t.Errorf("owner promotes an admin: %d %s", r.Status, r.Body)
 	}
 }
@@ -224,7 +224,7 @@ func TestAttackGroupsEContextJoinGroupCustomerName(t *testing.T) {
 	ec, _ := r.JSON()["econtext"].(map[string]any)
 	res, _ := ec["result"].(map[string]any)
 	u, _ := res["user"].(map[string]any)
-	ps := permissionsOf(t, staff, u["id"].(string))
+	ps := atkPerms(t, staff, u["id"].(string))
 	if len(ps) != 1 || ps[0]["customer_uuid"] != app || ps[0]["customer_name"] != "ec named app" {
 		t.Fatalf("permissions: %v", ps)
 	}

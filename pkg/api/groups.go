@@ -226,11 +226,11 @@ func (a *API) ListScopeUsers() httpapi.LambdaHandler {
 }
 
 // userResponseWithGrants is userResponse with the user's role grants in
-// permissions (one GetItem more).
+// permissions (one GetItem more, for a user ever granted a role).
 func (a *API) userResponseWithGrants(ctx context.Context, r *httpapi.Request, status int, u *users.User, token string) (*httpapi.Response, error) {
 	v := a.Users.View(u, a.baseURL(ctx))
 	v.Token = token
-	if a.Groups != nil && wantsField(r, "permissions") {
+	if a.Groups != nil && u.HasGrants && wantsField(r, "permissions") {
 		ps, err := a.Groups.PermissionsFor(ctx, u)
 		if err != nil {
 			return nil, err
@@ -269,11 +269,18 @@ func permissionsAny(ps []groups.Permission) []any {
 	return out
 }
 
-// pagePermissions reads the permissions of a list page's users (one
-// BatchGetItem per 100), unless field selection leaves them out.
+// pagePermissions reads the permissions of a list page's users who were
+// ever granted a role (one BatchGetItem per 100; none when no one on the
+// page was), unless field selection leaves them out.
 func (a *API) pagePermissions(ctx context.Context, r *httpapi.Request, us []*users.User) (map[string][]groups.Permission, error) {
-	if a.Groups == nil || len(us) == 0 || !wantsField(r, "permissions") {
+	var with []*users.User
+	for _, u := range us {
+		if u.HasGrants { // a user never granted a role holds none
+			with = append(with, u)
+		}
+	}
+	if a.Groups == nil || len(with) == 0 || !wantsField(r, "permissions") {
 		return nil, nil
 	}
-	return a.Groups.PermissionsOfMany(ctx, us)
+	return a.Groups.PermissionsOfMany(ctx, with)
 }

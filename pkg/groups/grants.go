@@ -326,7 +326,8 @@ func (s *Service) userSideAdd(user string, attrs map[string]types.AttributeValue
 // transaction fails (a failed condition) when a scope is gone, the user
 // already holds a grant on one, or the user would pass MaxGrantsPerUser.
 // It does not check that the user exists: the caller's own transaction
-// writes or checks the user.
+// writes or checks the user, and must set users.User.HasGrants on it when
+// apps or groups are given (lists skip the permissions of users without).
 func (s *Service) JoinItems(userUUID, createdBy string, apps []Application, groups []Group, role string) []types.TransactWriteItem {
 	return s.JoinItemsBy(userUUID, &users.User{UUID: createdBy}, apps, groups, role)
 }
@@ -476,9 +477,12 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	it, perms, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, perms, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
+	}
+	if target == nil {
+		return nil, httpapi.Invalid(map[string][]string{"user": {"Unknown user: " + user + "."}})
 	}
 	if in.Role == RoleOwner && !s.owns(caller, it, perms) {
 		return nil, errOwnersOnly
@@ -492,7 +496,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.ExistsCheck(user))
+	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.MarkGrants(user))
 	err = s.transact(ctx, items)
 	if failed, ok := table.TxCanceled(err); ok && failed[0] {
 		// An expired grant stops counting at once: it is replaced, not
@@ -518,10 +522,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 		}
 	}
 	g := &grantItem{User: user, Role: in.Role, ScopeType: it.Kind, ScopeID: it.ID, Created: now, CreatedBy: caller.UUID, Expires: exp}
-	m := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		m = s.member(g, us[0])
-	}
+	m := s.member(g, target)
 	return &m, nil
 }
 
@@ -548,7 +549,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	if err != nil {
 		return nil, err
 	}
-	it, perms, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, perms, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
 	}
@@ -612,10 +613,8 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		}
 		return nil, table.Error(err)
 	}
-	out := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		out = s.member(g, us[0])
-	}
+	g.User, g.ScopeType, g.ScopeID = user, it.Kind, it.ID
+	out := s.member(g, target)
 	return &out, nil
 }
 

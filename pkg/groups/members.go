@@ -41,7 +41,7 @@ func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id st
 	if it == nil || it.Kind != kind {
 		return nil, httpapi.NotFound("")
 	}
-	grants, err := grantsIn(items)
+	grants, err := grantsIn(items, it.Kind, it.Application)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,11 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	if err != nil {
 		return nil, err
 	}
-	grants, err := grantsIn(items)
+	kind := KindApplication
+	if q.ProjectUUID != "" {
+		kind = KindGroup
+	}
+	grants, err := grantsIn(items, kind, "")
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +171,7 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 		if g.User == caller.UUID {
 			visible = true
 		}
-		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != q.CustomerUUID {
+		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != "" && g.Application != q.CustomerUUID {
 			continue
 		}
 		switch g.ScopeType {

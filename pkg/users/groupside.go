@@ -20,6 +20,17 @@ func (s *Service) ExistsCheck(id string) types.TransactWriteItem {
 		ConditionExpression: aws.String("attribute_exists(pk)")}}
 }
 
+// MarkGrants is the transaction item that records on user id's item that
+// they hold role grants (User.HasGrants), and fails unless the item
+// exists: it stands in for ExistsCheck in a transaction that grants a
+// role. It touches no credential, listing field or version, so it needs
+// no credential-epoch guard and moves no ETag.
+func (s *Service) MarkGrants(id string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.st.table), Key: userKey(id),
+		UpdateExpression: aws.String("SET has_grants = :t"), ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}}}
+}
+
 // GetMany reads the users with ids, in their order, one BatchGetItem per
 // 100 ids; ids of users that do not exist are left out.
 func (s *Service) GetMany(ctx context.Context, ids []string) ([]*User, error) {
