@@ -184,6 +184,28 @@ func (s *Service) Scopes(ctx context.Context, appIDs, groupIDs []string) ([]Appl
 	if len(p) > 0 {
 		return nil, nil, httpapi.Invalid(p)
 	}
+	// The groups' applications' names, for the grants' customer_name: one
+	// BatchGetItem more for those not named too.
+	var more []string
+	for _, g := range outG {
+		if byID[g.Application] == nil && !slices.Contains(more, g.Application) {
+			more = append(more, g.Application)
+		}
+	}
+	if len(more) > 0 {
+		its, err := s.scopeItems(ctx, more)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, it := range its {
+			byID[it.ID] = it
+		}
+	}
+	for i := range outG {
+		if a := byID[outG[i].Application]; a != nil && a.Kind == KindApplication {
+			outG[i].appName = a.Name
+		}
+	}
 	return outA, outG, nil
 }
 
@@ -206,7 +228,7 @@ func (s *Service) CanAssign(ctx context.Context, caller *users.Principal, apps [
 	now := s.now()
 	may := func(id string) bool {
 		g := perms[id]
-		return g != nil && g.active(now) && manages(g.Role)
+		return g != nil && g.active(now) && manages(g.Role) && !caller.User.IsSupport // support change nothing
 	}
 	p := map[string][]string{}
 	for _, a := range apps {
@@ -323,7 +345,11 @@ func (s *Service) JoinItemsBy(userUUID string, by *users.User, apps []Applicatio
 		appNames[a.ID] = a.Name
 	}
 	for _, g := range groups {
-		scs = append(scs, grantOn{KindGroup, g.ID, g.Name, g.Application, appNames[g.Application]})
+		name := g.appName
+		if n, ok := appNames[g.Application]; ok {
+			name = n
+		}
+		scs = append(scs, grantOn{KindGroup, g.ID, g.Name, g.Application, name})
 	}
 	var items []types.TransactWriteItem
 	attrs := map[string]types.AttributeValue{}
@@ -451,12 +477,15 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
+	it, perms, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
 	}
 	if target == nil {
 		return nil, httpapi.Invalid(map[string][]string{"user": {"Unknown user: " + user + "."}})
+	}
+	if in.Role == RoleOwner && !s.owns(caller, it, perms) {
+		return nil, errOwnersOnly
 	}
 	name, err := s.appName(ctx, it)
 	if err != nil {
@@ -468,7 +497,15 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 		return nil, err
 	}
 	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.MarkGrants(user))
-	if err := s.transact(ctx, items); err != nil {
+	err = s.transact(ctx, items)
+	if failed, ok := table.TxCanceled(err); ok && failed[0] {
+		// An expired grant stops counting at once: it is replaced, not
+		// waited for (TTL removes it days later).
+		if old, gerr := s.currentGrant(ctx, it.ID, user); gerr == nil && old != nil && !old.active(now) {
+			err = s.replaceExpired(ctx, items, old, user, it.ID, av)
+		}
+	}
+	if err != nil {
 		failed, ok := table.TxCanceled(err)
 		if !ok {
 			return nil, table.Error(err)
@@ -512,7 +549,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	if err != nil {
 		return nil, err
 	}
-	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
+	it, perms, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
 	}
@@ -522,6 +559,10 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	}
 	if g == nil {
 		return nil, httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
+	}
+	owner := s.owns(caller, it, perms)
+	if !owner && (g.Role == RoleOwner || in.Role == RoleOwner) {
+		return nil, errOwnersOnly
 	}
 	if in.Role != "" {
 		g.Role = in.Role
@@ -545,8 +586,12 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	} else {
 		upd += " REMOVE #g.#exp"
 	}
+	put := s.put(m, "attribute_exists(pk)")
+	if !owner {
+		notOwner(put.Put.ConditionExpression, &put.Put.ExpressionAttributeNames, &put.Put.ExpressionAttributeValues)
+	}
 	items := []types.TransactWriteItem{
-		s.put(m, "attribute_exists(pk)"),
+		put,
 		{Update: &types.Update{TableName: aws.String(s.table), Key: grantsKey(user), UpdateExpression: aws.String(upd),
 			ConditionExpression:      aws.String("attribute_exists(#g)"),
 			ExpressionAttributeNames: map[string]string{"#g": grantAttr + it.ID, "#role": "role", "#exp": "expiration_time"}, ExpressionAttributeValues: vals}},
@@ -561,6 +606,9 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	}
 	if err := s.transact(ctx, items); err != nil {
 		if _, ok := table.TxCanceled(err); ok {
+			if cur, cerr := s.currentGrant(ctx, it.ID, user); cerr == nil && cur != nil && cur.Role == RoleOwner && !owner {
+				return nil, errOwnersOnly // made an owner meanwhile
+			}
 			return nil, httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
 		}
 		return nil, table.Error(err)
@@ -582,7 +630,10 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 	if user == caller.UUID {
 		want = noAccess // leaving needs no role beyond the one left
 	}
-	var it *scopeItem
+	var (
+		it    *scopeItem
+		perms map[string]*userGrant
+	)
 	if want == noAccess && !caller.IsStaff {
 		sid, ok := parseID(id)
 		if !ok {
@@ -591,7 +642,7 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 		if it, err = s.getScope(ctx, kind, sid); err != nil {
 			return notFound(err)
 		}
-	} else if it, _, err = s.load(ctx, caller, kind, id, want); err != nil {
+	} else if it, perms, err = s.load(ctx, caller, kind, id, want); err != nil {
 		return err
 	}
 	if caller.IsSupport && !caller.IsStaff && user != caller.UUID {
@@ -601,10 +652,19 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 	if it.Kind == KindApplication {
 		app = it.ID
 	}
-	if err := s.transact(ctx, s.removeGrantItems(user, it.Kind, it.ID, app, true)); err != nil {
+	items := s.removeGrantItems(user, it.Kind, it.ID, app, true)
+	owner := want == noAccess || s.owns(caller, it, perms) // leaving needs no ownership
+	if !owner {
+		d := items[0].Delete
+		notOwner(d.ConditionExpression, &d.ExpressionAttributeNames, &d.ExpressionAttributeValues)
+	}
+	if err := s.transact(ctx, items); err != nil {
 		if _, ok := table.TxCanceled(err); ok {
 			if want == noAccess {
 				return httpapi.NotFound("")
+			}
+			if cur, cerr := s.currentGrant(ctx, it.ID, user); cerr == nil && cur != nil && cur.Role == RoleOwner && !owner {
+				return errOwnersOnly
 			}
 			return httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
 		}
@@ -637,4 +697,63 @@ func (s *Service) removeGrantItems(user, kind, scope, app string, strict bool) [
 		items = append(items, s.del(mirrorKey(app, user, scope), ""))
 	}
 	return items
+}
+
+// errOwnersOnly refuses an admin what only owners (and staff) do: grant
+// the owner role, or change or end an owner's grant.
+var errOwnersOnly = httpapi.Forbidden("Only an owner of the scope (or of its application) or staff may grant, change or remove the owner role.")
+
+// owns reports whether caller may hand out and take away ownership of it:
+// staff, and holders of an active owner grant on it or, for a group, on
+// its application.
+func (s *Service) owns(caller *users.User, it *scopeItem, perms map[string]*userGrant) bool {
+	if caller.IsStaff {
+		return true
+	}
+	now := s.now()
+	for _, id := range []string{it.ID, it.Application} {
+		if g := perms[id]; id != "" && g != nil && g.active(now) && g.Role == RoleOwner {
+			return true
+		}
+	}
+	return false
+}
+
+// notOwner adds to a grant item's condition that it is not an owner's
+// (an admin's change, refused if the grant became an owner's meanwhile).
+func notOwner(cond *string, names *map[string]string, vals *map[string]types.AttributeValue) {
+	*cond = "(" + *cond + ") AND #role <> :owner"
+	if *names == nil {
+		*names = map[string]string{}
+	}
+	if *vals == nil {
+		*vals = map[string]types.AttributeValue{}
+	}
+	(*names)["#role"] = "role"
+	(*vals)[":owner"] = table.S(RoleOwner)
+}
+
+// replaceExpired turns add_user's items (grantItems', then the user-side
+// add, then the user's existence check) into the replacement of user's
+// expired grant old on scope: the scope-side grant and the user-side
+// attribute are overwritten only if they still hold that expiry, and the
+// count stays (the grant was counted when it was made). The transaction's
+// failures read as add_user's.
+func (s *Service) replaceExpired(ctx context.Context, items []types.TransactWriteItem, old *grantItem, user, scope string, av types.AttributeValue) error {
+	exp, err := attributevalue.Marshal(*old.Expires)
+	if err != nil {
+		return httpapi.Internal(err)
+	}
+	out := slices.Clone(items)
+	p := *out[0].Put
+	p.ConditionExpression = aws.String("#ttl = :oldttl")
+	p.ExpressionAttributeNames = map[string]string{"#ttl": "ttl"}
+	p.ExpressionAttributeValues = map[string]types.AttributeValue{":oldttl": table.N(old.TTL)}
+	out[0] = types.TransactWriteItem{Put: &p}
+	out[len(out)-2] = types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.table), Key: grantsKey(user),
+		UpdateExpression:          aws.String("SET #g = :g"),
+		ConditionExpression:       aws.String("#g.#exp = :oldexp"),
+		ExpressionAttributeNames:  map[string]string{"#g": grantAttr + scope, "#exp": "expiration_time"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":g": av, ":oldexp": exp}}}
+	return s.transact(ctx, out)
 }

@@ -81,6 +81,9 @@ type Application struct {
 type Group struct {
 	Scope
 	Application string `json:"application"`
+	// appName is the application's name, when Scopes read it (the
+	// customer_name JoinItems records).
+	appName string
 }
 
 // Service performs the operations on applications, groups and grants.

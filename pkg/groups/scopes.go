@@ -150,6 +150,9 @@ func (s *Service) Create(ctx context.Context, caller *users.User, kind string, i
 		}
 		it.Application = app
 		if !caller.IsStaff {
+			if caller.IsSupport {
+				return nil, httpapi.Forbidden("Support users change nothing.")
+			}
 			perms, err := s.grantsOf(ctx, caller.UUID)
 			if err != nil {
 				return nil, err
@@ -219,8 +222,10 @@ func (s *Service) accessTo(caller *users.User, it *scopeItem, perms map[string]*
 			continue
 		}
 		switch r := role(id); {
-		case manages(r):
+		case manages(r) && !caller.IsSupport: // support change nothing, whatever they hold
 			return manageAccess
+		case manages(r):
+			best = readAccess
 		case r != "":
 			best = readAccess
 		}
@@ -407,7 +412,7 @@ func (s *Service) Delete(ctx context.Context, caller *users.User, kind, id strin
 	}
 	if !caller.IsStaff {
 		g := perms[it.Application]
-		if kind == KindApplication || g == nil || !g.active(s.now()) || !manages(g.Role) {
+		if kind == KindApplication || caller.IsSupport || g == nil || !g.active(s.now()) || !manages(g.Role) {
 			return httpapi.Forbidden("")
 		}
 	}
