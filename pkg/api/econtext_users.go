@@ -113,6 +113,11 @@ func (a *API) ecSignUp(ctx context.Context, r *httpapi.Request) (*httpapi.Respon
 		}
 		caller = p
 	}
+	if caller != nil && !caller.User.IsStaff && (caller.User.IsSupport || len(deref(in.Applications))+len(deref(in.Groups)) == 0) {
+		// As on POST /api/users: with credentials, a create is staff's, or
+		// that of the owners and admins of the scopes it names.
+		return nil, httpapi.Forbidden("Only staff, or the owners and admins of the applications and groups named, create accounts for others.")
+	}
 	join, err := a.ecJoin(ctx, caller, deref(in.Applications), deref(in.Groups))
 	if err != nil {
 		return nil, err

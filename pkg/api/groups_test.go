@@ -578,7 +578,7 @@ func init() {
 	change := map[string]int{anon: 401, self: 200, other: 404, support: 403, staff: 200}
 	authzPolicy["POST /api/applications/application"] = authzCase{want: map[string]int{anon: 401, self: 403, other: 403, support: 403, staff: 201},
 		prepare: fixed("/api/applications/application", func(testenv.User) any { return map[string]any{"name": "authz"} })}
-	authzPolicy["POST /api/groups/group"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 400, support: 400, staff: 201},
+	authzPolicy["POST /api/groups/group"] = authzCase{want: map[string]int{anon: 401, self: 201, other: 400, support: 403, staff: 201},
 		prepare: func(t *testing.T, owner testenv.User) func(string) (string, any) {
 			app, _ := scopes(t, owner)
 			return func(string) (string, any) {

@@ -117,6 +117,14 @@ var authzPolicy = map[string]authzCase{
 			code := env.CodeFromMail(t, newEmail, "Confirm your new email")
 			return func(string) (string, any) { return "/api/users/confirm_email", map[string]any{"code": code} }
 		}},
+	// eContext's create: anonymous, the self sign-up; with credentials,
+	// staff (or the owners and admins of the scopes named: TestEContextCreateInScopes).
+	"POST /api/users/user": {want: map[string]int{anon: 201, self: 403, other: 403, support: 403, staff: 201}, prepare: fixed("/api/users/user", func(testenv.User) any {
+		return map[string]any{"email": testenv.Email("authz-ec"), "password": testenv.DefaultPassword}
+	})},
+	"GET /api/users/user/{uuid}":    {want: onUser(200, 200), prepare: fixed("/api/users/user/{uuid}", nil)},
+	"PATCH /api/users/user/{uuid}":  {want: onUser(200, 403), prepare: fixed("/api/users/user/{uuid}", func(testenv.User) any { return map[string]any{"name": "Authz"} })},
+	"DELETE /api/users/user/{uuid}": {want: onUser(200, 403), prepare: fixed("/api/users/user/{uuid}", nil), freshTarget: true},
 	// A user's resource.
 	"GET /api/users/{uuid}": {want: onUser(200, 200), prepare: fixed("/api/users/{uuid}", nil)},
 	"PUT /api/users/{uuid}": {want: onUser(200, 403), prepare: fixed("/api/users/{uuid}", func(u testenv.User) any {

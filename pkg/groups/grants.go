@@ -729,7 +729,7 @@ func notOwner(cond *string, names *map[string]string, vals *map[string]types.Att
 	if *vals == nil {
 		*vals = map[string]types.AttributeValue{}
 	}
-	(*names)["#role"] = "role"
+	(*names)["#role"] = "r" // the scope-side grant's role (grantItem)
 	(*vals)[":owner"] = table.S(RoleOwner)
 }
 
