@@ -105,10 +105,13 @@ func listScaleCases(us []*users.User) []listScaleCase {
 		{"last_name + is_active", "last_name=" + esc("müller") + "&is_active=true", "entries", true, 200},
 		{"full_name", "full_name=" + esc("elena k"), "entries", true, 200},
 		{"organization + query", "organization=Org-07&query=ma", "entries", true, 200},
-		{"organization + two flags", "organization=Org-07&is_active=true&is_staff=false", "entries", true, 200},
+		{"organization + two flags", "organization=Org-07&is_active=true&is_staff=false", "page", true, 200},
+		{"job_title + three flags", "job_title=" + esc("Job 3") + "&is_active=true&is_staff=false&is_support=false", "page", true, 200},
 		{"two exact filters", "organization=Org-07&job_title=" + esc("Job 3"), "entries", true, 200},
 		{"ordered by email, staff only", "o=email&is_staff=true", "scan", false, 200},
-		{"two flags", "is_staff=true&is_active=false", "scan", false, 200},
+		{"two flags", "is_staff=true&is_active=false", "page", true, 200},
+		{"two flags, most users", "is_active=true&is_support=false", "page", true, 200},
+		{"three flags", "is_active=true&is_staff=false&is_support=false", "page", true, 200},
 	}
 	// Past the scan limit, these read too much and are refused; below it
 	// they are answered in memory.
