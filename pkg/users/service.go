@@ -56,7 +56,7 @@ type Service struct {
 // New builds the service. sealer returns the token sealer, loading its key
 // on first use.
 func New(db DB, cfg config.Config, sealer func(context.Context) (*secret.Sealer, error), log *slog.Logger) *Service {
-	db = retryConflicts{DB: db, sleep: time.Sleep, shards: countShards(cfg.CountShards)}
+	db = retrying(db, time.Sleep, countShards(cfg.CountShards))
 	return &Service{st: store{db: db, table: cfg.TableName, countShards: cfg.CountShards}, sealer: sealer, cfg: cfg, log: log, Now: time.Now,
 		full: &fullWindows{m: map[string]time.Time{}}}
 }

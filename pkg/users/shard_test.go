@@ -151,7 +151,7 @@ func TestConflictRetryMovesToAnotherShard(t *testing.T) {
 		items := append([]types.TransactWriteItem{{Put: &types.Put{TableName: aws.String("t"), Item: userKey(u.UUID)}}}, st.countItems(nil, u)...)
 		// The user's item and the first list's shard conflicted.
 		f := &conflictOnce{at: []int{0, 1}}
-		r := retryConflicts{DB: f, sleep: func(time.Duration) {}, shards: 16}
+		r := retrying(f, func(time.Duration) {}, 16)
 		if _, err := r.TransactWriteItems(context.Background(), &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,22 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/table"
 )
 
-// DB is the part of the DynamoDB client the service uses; tests wrap it to
-// count requests or inject faults.
-type DB interface {
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-}
-
-var _ DB = (*dynamodb.Client)(nil)
+// DB is the part of the DynamoDB client the service uses (table.DB).
+type DB = table.DB
 
 // Item keys. A user item, and one claim item per email, per username and
 // per remote identity (the identity source's sub) that makes them unique
@@ -75,12 +65,7 @@ func remoteSubKey(sub string) map[string]types.AttributeValue {
 	return key(remoteSubPrefix+sub, claimSK)
 }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: pk},
-		"sk": &types.AttributeValueMemberS{Value: sk},
-	}
-}
+func key(pk, sk string) map[string]types.AttributeValue { return table.Key(pk, sk) }
 
 // NormalizeEmail is the form an email is compared and claimed in: the
 // canonical form ValidEmail gives, or, for a string it refuses (a filter,
@@ -92,11 +77,9 @@ func NormalizeEmail(e string) string {
 	return strings.ToLower(strings.TrimSpace(e))
 }
 
-func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func str(v string) types.AttributeValue { return table.S(v) }
 
-func n(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-}
+func n(v int64) types.AttributeValue { return table.N(v) }
 
 // store is the DynamoDB persistence of users.
 type store struct {
@@ -119,17 +102,8 @@ func (st *store) marshalUser(u *User) (map[string]types.AttributeValue, error) {
 }
 
 func claimItem(k map[string]types.AttributeValue, user string, ttl int64) map[string]types.AttributeValue {
-	item := map[string]types.AttributeValue{"pk": k["pk"], "sk": k["sk"], "user": str(user)}
-	if ttl > 0 {
-		item["ttl"] = n(ttl)
-	}
-	return item
+	return table.ClaimItem(k, user, ttl)
 }
-
-// claimFree is the condition for taking a claim: nobody holds it, or the
-// holder was an unactivated account whose TTL has passed but which DynamoDB
-// has not yet swept.
-const claimFree = "attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl < :now)"
 
 // get reads a user with a strongly consistent read.
 func (st *store) get(ctx context.Context, id string) (*User, error) {
@@ -257,35 +231,26 @@ func (st *store) userUpdate(u *User, upd expression.UpdateBuilder, cond expressi
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}}, nil
 }
 
-// takeClaim is the transaction item that claims k for user (see claimFree).
+// takeClaim is the transaction item that claims k for user.
 func (st *store) takeClaim(k map[string]types.AttributeValue, user string, ttl int64, now time.Time) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(k, user, ttl),
-		ConditionExpression: aws.String(claimFree), ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": n(now.Unix())}}}
+	return table.TakeClaim(st.table, k, user, ttl, now)
 }
 
 // takeClaimFrom is the transaction item that claims k for user over from,
 // an unverified account being replaced (service.go create).
 func (st *store) takeClaimFrom(k map[string]types.AttributeValue, user, from string, ttl int64) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: claimItem(k, user, ttl),
-		ConditionExpression: aws.String("#user = :from"), ExpressionAttributeNames: map[string]string{"#user": "user"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":from": str(from)}}}
+	return table.TakeClaimFrom(st.table, k, user, from, ttl)
 }
 
-// releaseClaim is the transaction item that deletes user's claim k; a claim
-// already swept by TTL is no failure, one held by someone else is.
+// releaseClaim is the transaction item that deletes user's claim k.
 func (st *store) releaseClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
-	return types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(st.table), Key: k,
-		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #user = :u"),
-		ExpressionAttributeNames: map[string]string{"#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+	return table.ReleaseClaim(st.table, k, user)
 }
 
 // keepClaim is the transaction item that makes user's claim k permanent
 // (its account was activated).
 func (st *store) keepClaim(k map[string]types.AttributeValue, user string) types.TransactWriteItem {
-	return types.TransactWriteItem{Update: &types.Update{TableName: aws.String(st.table), Key: k,
-		UpdateExpression: aws.String("REMOVE #ttl"), ConditionExpression: aws.String("#user = :u"),
-		ExpressionAttributeNames: map[string]string{"#ttl": "ttl", "#user": "user"}, ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(user)}}}
+	return table.KeepClaim(st.table, k, user)
 }
 
 // exists is the condition that the user's item is there.
@@ -298,55 +263,10 @@ func bump(upd expression.UpdateBuilder, now time.Time) expression.UpdateBuilder 
 }
 
 // errConditionFailed is returned when a conditional write's condition fails.
-var errConditionFailed = errors.New("users: condition failed")
+var errConditionFailed = table.ErrConditionFailed
 
 // txCanceled tells which items of a canceled transaction failed their condition.
-func txCanceled(err error) ([]bool, bool) {
-	var tc *types.TransactionCanceledException
-	if !errors.As(err, &tc) {
-		return nil, false
-	}
-	failed := make([]bool, len(tc.CancellationReasons))
-	any := false
-	for i, r := range tc.CancellationReasons {
-		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			failed[i] = true
-			any = true
-		}
-	}
-	return failed, any
-}
+func txCanceled(err error) ([]bool, bool) { return table.TxCanceled(err) }
 
-// dbError maps a DynamoDB failure (after the SDK's own retries) to the
-// contract: a failed condition stays a sentinel, throttling and outages are
-// 503 with Retry-After, anything else is a 500 whose cause is only logged.
-func dbError(err error) error {
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return errConditionFailed
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return httpapi.Unavailable(err)
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException",
-			// A single-item write to an item a transaction holds that moment.
-			"TransactionConflictException":
-			return httpapi.Unavailable(err)
-		}
-		if _, conditional := txCanceled(err); conditional {
-			return err
-		}
-		var tc *types.TransactionCanceledException
-		if errors.As(err, &tc) {
-			// Canceled for throttling or a conflicting transaction: retryable.
-			return httpapi.Unavailable(err)
-		}
-		return httpapi.Internal(err)
-	}
-	// Network failures (connection refused, reset, retries exhausted).
-	return httpapi.Unavailable(err)
-}
+// dbError maps a DynamoDB failure to the contract (table.Error).
+func dbError(err error) error { return table.Error(err) }

@@ -1,4 +1,4 @@
-package users
+package table
 
 import (
 	"context"
@@ -49,12 +49,12 @@ func TestTransactionConflictRetry(t *testing.T) {
 		{"case=a failed condition is not retried", []error{canceled("ConditionalCheckFailed", "TransactionConflict")}, 1, true},
 		{"case=a transaction in progress is retried", []error{&types.TransactionInProgressException{}}, 2, false},
 		{"case=other errors are not retried", []error{errors.New("boom")}, 1, true},
-		{"case=endless conflicts give up after the retries", []error{canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict")}, conflictRetries + 1, true},
+		{"case=endless conflicts give up after the retries", []error{canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict")}, ConflictRetries + 1, true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			f := &txFake{errs: tc.errs}
 			var slept time.Duration
-			r := retryConflicts{DB: f, sleep: func(d time.Duration) { slept += d }}
+			r := RetryConflicts{DB: f, Sleep: func(d time.Duration) { slept += d }}
 			_, err := r.TransactWriteItems(context.Background(), &dynamodb.TransactWriteItemsInput{})
 			if f.calls != tc.wantCalls || (err != nil) != tc.wantErr {
 				t.Fatalf("calls %d err %v; want %d calls, error %v", f.calls, err, tc.wantCalls, tc.wantErr)
