@@ -27,7 +27,9 @@ import (
 // ListScale is the list-at-scale section of the results.
 type ListScale struct {
 	// Measured is when this part ran (a run with -list-scale 0 keeps it).
-	Measured    string     `json:"measured,omitempty"`
+	Measured string `json:"measured,omitempty"`
+	// Concurrent: it ran while the import ran on another stack.
+	Concurrent  bool       `json:"concurrent,omitempty"`
 	Users       int        `json:"users"`
 	SeedSeconds float64    `json:"seed_seconds"`
 	Iterations  int        `json:"iterations"`
@@ -302,6 +304,9 @@ func listScaleReport(r *ListScale) string {
 	w("## List at scale (%s users)\n\n", thousands(r.Users))
 	if r.Measured != "" {
 		w("Measured by one run of this part on %s.\n\n", r.Measured)
+	}
+	if r.Concurrent {
+		w("In the full `make bench` this part runs at the same time as the import (each on its own DynamoDB Local, on the same machine): its requests, capacity units and items read are its own, its times (seeding, p50) are taken under the import's load.\n\n")
 	}
 	w("`GET /api/users` as staff (Token auth) on a table of **%s listed users** seeded in bulk in %.0f s (`users.SeedListed`: the service's own item builders — user, claims, index entries, count items — written with BatchWriteItem), on its own DynamoDB Local. ", thousands(r.Users), r.SeedSeconds)
 	w("Names from %d first and %d last names (some accented), usernames `first.last<n>`, addresses at example.com, organizations Org-00..Org-19, 90%% active, 1%% staff, 2%% support. ", len(scaleFirst), len(scaleLast))

@@ -194,18 +194,34 @@ func run(s settings) error {
 		res.Notes = append(res.Notes, "some transactions were priced with DynamoDB Local's own units: "+err.Error())
 	}
 
+	// The two parts at 100,000 users run at the same time, each on its own
+	// DynamoDB Local (the list at scale starts its own stack): on a shared
+	// 2-core machine one after the other takes over an hour. Their request
+	// counts, capacity units and items read do not depend on it; their
+	// times (users per second, p50) are taken under each other's load, as
+	// the report says.
+	var listErr error
+	listDone := make(chan struct{})
+	go func() {
+		defer close(listDone)
+		if s.listScale > 0 {
+			if res.ListScale, listErr = listScale(ctx, root, s.listScale, s.listScaleRuns); listErr == nil {
+				res.ListScale.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+				res.ListScale.Concurrent = s.importUsers > 0
+			}
+		}
+	}()
 	if s.importUsers > 0 {
 		logf("import: %d users through POST /api/users/import", s.importUsers)
 		if res.Import, err = st.importBench(ctx, s.importUsers, prices, memory); err != nil {
 			return err
 		}
 		res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+		res.Import.Concurrent = s.listScale > 0
 	}
-	if s.listScale > 0 {
-		if res.ListScale, err = listScale(ctx, root, s.listScale, s.listScaleRuns); err != nil {
-			return err
-		}
-		res.ListScale.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	<-listDone
+	if listErr != nil {
+		return listErr
 	}
 
 	res.Machine.Seconds = round2(time.Since(start).Seconds())
