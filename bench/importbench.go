@@ -63,6 +63,9 @@ type ImportBench struct {
 	// Resent is how many lines were answered service_unavailable (not
 	// written within a request's time) and sent again.
 	Resent int `json:"resent_lines"`
+	// StoppedAt is how many users were imported when the time budget
+	// (-import-budget) ran out, 0 if all were: the figures are of those.
+	StoppedAt int `json:"stopped_at,omitempty"`
 	// LoadAverage is the machine's 1-minute load average at the end.
 	LoadAverage string `json:"load_average,omitempty"`
 	Note        string `json:"note,omitempty"`
@@ -247,7 +250,7 @@ func (st *stack) postImport(ctx context.Context, token string, lines [][]byte, w
 var importResent atomic.Int64
 
 // importBench imports n users and models the import on DynamoDB on demand.
-func (st *stack) importBench(ctx context.Context, n int, prices *Prices, memory memorySizes) (*ImportBench, error) {
+func (st *stack) importBench(ctx context.Context, n int, budget time.Duration, prices *Prices, memory memorySizes) (*ImportBench, error) {
 	if _, ok := st.env.API.Handlers()["ImportUsersFunction"]; !ok {
 		return nil, fmt.Errorf("no ImportUsersFunction")
 	}
@@ -292,7 +295,13 @@ func (st *stack) importBench(ctx context.Context, n int, prices *Prices, memory 
 	st.env.Requests.Reset()
 	var lat, handler []float64
 	start := time.Now()
+	imported := n
 	for at := importBatch; at < n; at += importBatch {
+		if budget > 0 && time.Since(start) > budget {
+			logf("import: time budget of %s spent after %d of %d users: measuring those", budget, at, n)
+			ib.StoppedAt, imported = at, at
+			break
+		}
 		batch := lines[at:min(at+importBatch, n)]
 		d, _, err := st.postImport(ctx, token, batch, "created")
 		if err != nil {
@@ -304,9 +313,9 @@ func (st *stack) importBench(ctx context.Context, n int, prices *Prices, memory 
 			logf("import: %d of %d users, %.0f users/s", at+len(batch), n, float64(at+len(batch)-importBatch)/time.Since(start).Seconds())
 		}
 	}
-	timed := n - importBatch
+	timed := imported - importBatch
 	snap := st.env.Requests.Snapshot()
-	ib.Batches = n / importBatch
+	ib.Batches = imported / importBatch
 	if timed > 0 {
 		ib.Seconds = round2(time.Since(start).Seconds())
 		ib.UsersPerSecond = round2(float64(timed) / time.Since(start).Seconds())
@@ -378,6 +387,9 @@ func importReport(ib *ImportBench) string {
 	if ib.Measured != "" {
 		w("Measured by one run of this part on %s.\n\n", ib.Measured)
 	}
+	if ib.StoppedAt > 0 {
+		w("**This run stopped the import at its time budget (`-import-budget`) after %s of the %s users**: the figures below are of the %d batches imported by then.\n\n", thousands(ib.StoppedAt), thousands(ib.Users), ib.Batches)
+	}
 	if ib.Concurrent {
 		w("In the full `make bench` this part runs at the same time as the list at scale (each on its own DynamoDB Local, on the same machine): its requests and capacity units per user are its own, its rate and times are taken under the list's seeding and measuring load (so a lower bound of what one client gets on this machine alone).\n\n")
 	}
@@ -385,7 +397,7 @@ func importReport(ib *ImportBench) string {
 		ib.Users, thousands(ib.Users), ib.Batches, ib.BatchSize, thousands(ib.BodyBytes/1000))
 	w("| measure | value |\n|---|---:|\n")
 	w("| users per second, one client (batches 2 to %d) | **%.0f** |\n", ib.Batches, ib.UsersPerSecond)
-	w("| time for those %s users | %.1f s |\n", thousands(ib.Users-ib.BatchSize), ib.Seconds)
+	w("| time for those %s users | %.1f s |\n", thousands(ib.Batches*ib.BatchSize-ib.BatchSize), ib.Seconds)
 	w("| batch of %d, p50 / slowest | %.0f / %.0f ms |\n", ib.BatchSize, ib.BatchP50MS, ib.BatchMaxMS)
 	w("| handler time per batch, p50 | %.0f ms |\n", ib.HandlerP50MS)
 	w("| DynamoDB requests per user | %.2f %s |\n", ib.RequestsPerUser, byOpF(ib.ByOpPerUser))

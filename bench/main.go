@@ -39,6 +39,8 @@ type settings struct {
 	importUsers int
 	onlyImport  bool
 	onlyStream  bool // measure only the stream path, keeping the rest
+	// importBudget stops the import after that long (0: never).
+	importBudget time.Duration
 	// listScale users are seeded for the list at scale (0: skipped), each
 	// case run listScaleRuns times; onlyListScale runs that part alone.
 	listScale     int
@@ -62,6 +64,7 @@ func main() {
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
 	flag.BoolVar(&s.onlyStream, "only-stream", false, "measure only the stream path (sign-up to mail, the stream function's cost), keeping the other results, and rewrite both files")
+	flag.DurationVar(&s.importBudget, "import-budget", 40*time.Minute, "stop the import after this long and report the users imported by then (0: no limit)")
 	flag.BoolVar(&s.onlyImport, "only-import", false, "measure only the import, keeping the other results of bench/results.json, and rewrite both files")
 	flag.Parse()
 	if s.iterations < 1 || s.warmup < 0 || s.coldRuns < 1 || s.hashRuns < 1 {
@@ -213,7 +216,7 @@ func run(s settings) error {
 	}()
 	if s.importUsers > 0 {
 		logf("import: %d users through POST /api/users/import", s.importUsers)
-		if res.Import, err = st.importBench(ctx, s.importUsers, prices, memory); err != nil {
+		if res.Import, err = st.importBench(ctx, s.importUsers, s.importBudget, prices, memory); err != nil {
 			return err
 		}
 		res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
@@ -244,7 +247,7 @@ func onlyImport(ctx context.Context, root string, s settings, prices *Prices, me
 	}
 	defer st.close()
 	logf("import: %d users through POST /api/users/import", s.importUsers)
-	if res.Import, err = st.importBench(ctx, s.importUsers, prices, memory); err != nil {
+	if res.Import, err = st.importBench(ctx, s.importUsers, s.importBudget, prices, memory); err != nil {
 		return err
 	}
 	res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
