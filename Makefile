@@ -17,11 +17,21 @@ FUNCTIONS := \
 	MeFunction:me \
 	DeleteSelfFunction:delete-self \
 	ListUsersFunction:list-users \
+	CreateScopeFunction:create-scope \
+	ListScopesFunction:list-scopes \
+	GetScopeFunction:get-scope \
+	UpdateScopeFunction:update-scope \
+	DeleteScopeFunction:delete-scope \
+	ChangeMembersFunction:change-members \
+	ListScopeUsersFunction:list-scope-users \
 	GetUserFunction:get-user \
 	UpdateUserFunction:update-user \
 	DeleteUserFunction:delete-user \
 	GetTokenFunction:get-token \
 	RefreshTokenFunction:refresh-token \
+	CreateApiKeyFunction:create-apikey \
+	ListApiKeysFunction:list-apikeys \
+	RevokeApiKeyFunction:revoke-apikey \
 	ChangeEmailFunction:change-email \
 	CancelChangeEmailFunction:cancel-change-email \
 	ConfirmEmailFunction:confirm-email \

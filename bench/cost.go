@@ -279,6 +279,8 @@ var budgets = []struct {
 	{"login (issues a token)", 3 + 1},
 	{"login (returns the current token)", 3 + 1},
 	{"GET /api/users/me", 2},
+	{apiKeyRead, 2},
+	{apiKeyFirstRead, 2 + 1},
 	{"PATCH /api/users/{uuid}", 3},
 	{"refresh token", 2},
 	{"list users:", 2},

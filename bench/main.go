@@ -41,6 +41,7 @@ type settings struct {
 	onlyStream  bool // measure only the stream path, keeping the rest
 	// importBudget stops the import after that long (0: never).
 	importBudget time.Duration
+	onlyGroups   bool // measure only the groups part (groupsbench.go), keeping the rest
 	// listScale users are seeded for the list at scale (0: skipped), each
 	// case run listScaleRuns times; onlyListScale runs that part alone.
 	listScale     int
@@ -65,6 +66,7 @@ func main() {
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
 	flag.BoolVar(&s.onlyStream, "only-stream", false, "measure only the stream path (sign-up to mail, the stream function's cost), keeping the other results, and rewrite both files")
 	flag.DurationVar(&s.importBudget, "import-budget", 40*time.Minute, "stop the import after this long and report the users imported by then (0: no limit)")
+	flag.BoolVar(&s.onlyGroups, "only-groups", false, "measure only the groups part (a 5,000-member group: list_users, the scope filter, add_user/delete_user, /me), keeping the other results, and rewrite both files")
 	flag.BoolVar(&s.onlyImport, "only-import", false, "measure only the import, keeping the other results of bench/results.json, and rewrite both files")
 	flag.Parse()
 	if s.iterations < 1 || s.warmup < 0 || s.coldRuns < 1 || s.hashRuns < 1 {
@@ -101,6 +103,9 @@ func run(s settings) error {
 	}
 	if s.onlyStream {
 		return onlyStream(ctx, root, s, prices, memory)
+	}
+	if s.onlyGroups {
+		return onlyGroups(ctx, root, s, prices, memory)
 	}
 	if s.onlyListScale {
 		b, err := os.ReadFile(inRoot(root, s.results))
@@ -193,6 +198,10 @@ func run(s settings) error {
 		return err
 	}
 	st.streamTotals(res.Stream)
+	logf("groups: a 5,000-member group")
+	if res.Groups, err = st.groupsBench(ctx, 5000, 10); err != nil {
+		return err
+	}
 	if err := st.calls.modelErr; err != nil {
 		res.Notes = append(res.Notes, "some transactions were priced with DynamoDB Local's own units: "+err.Error())
 	}
@@ -340,6 +349,7 @@ type Results struct {
 	Abuse         *Abuse        `json:"abuse,omitempty"`
 	Import        *ImportBench  `json:"import,omitempty"`
 	Stream        *StreamPath   `json:"stream,omitempty"`
+	Groups        *GroupsBench  `json:"groups,omitempty"`
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
 	ListScale     *ListScale    `json:"list_scale,omitempty"`

@@ -67,13 +67,16 @@ type Operation struct {
 // account is one user the operations walk through their life.
 type account struct {
 	email, password, id, token, code, newEmail, emailCode string
+	apiKey                                                string // apikeys.go
 }
 
 type request struct {
 	method, path string
 	body         any
 	token        string
-	want         int
+	// authorization replaces Token <token> (an API key, apikeys.go).
+	authorization string
+	want          int
 }
 
 // call is one measured request.
@@ -109,6 +112,9 @@ func (st *stack) do(ctx context.Context, rq request) (call, error) {
 	}
 	if rq.token != "" {
 		req.Header.Set("Authorization", testenv.Token(rq.token))
+	}
+	if rq.authorization != "" {
+		req.Header.Set("Authorization", rq.authorization)
 	}
 	st.env.Requests.Reset()
 	before := st.calls.snapshot()
@@ -299,6 +305,7 @@ func (st *stack) specs(list *listSetup) []opSpec {
 			page("list users: filtered page, indexed (organization=Org-07)", "organization=Org-07&page_size=50"),
 		)
 	}
+	specs = withAPIKeys(specs)
 	specs = append(specs, opSpec{name: "self-delete", route: "DELETE /api/users", function: "DeleteSelfFunction",
 		req: func(a *account) request {
 			return request{method: "DELETE", path: "/api/users", token: a.token, want: 200}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/example/accounts/pkg/apikeys"
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/httpapi"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/users"
@@ -19,11 +21,15 @@ import (
 // API holds what the endpoints share.
 type API struct {
 	Users *users.Service
-	Log   *slog.Logger
+	// Groups holds applications, groups and role grants (docs/GROUPS.md).
+	Groups *groups.Service
+	Log    *slog.Logger
 	// Remote is the remote identity source; nil when none is configured.
 	Remote IdentitySource
 	// Images keeps uploaded images; nil when no bucket is configured.
 	Images *images.Store
+	// Keys is users' API keys (pkg/apikeys); nil serves none.
+	Keys *apikeys.Service
 }
 
 // Handlers maps each function's logical id in template.yaml to its handler;
@@ -54,6 +60,16 @@ func (a *API) Handlers() map[string]httpapi.LambdaHandler {
 		"GetImageFunction":             a.GetImage(),
 		"SchemaFunction":               a.Schema(),
 		"ImportUsersFunction":          a.ImportUsers(),
+		"CreateScopeFunction":          a.CreateScope(),
+		"ListScopesFunction":           a.ListScopes(),
+		"GetScopeFunction":             a.GetScope(),
+		"UpdateScopeFunction":          a.UpdateScope(),
+		"DeleteScopeFunction":          a.DeleteScope(),
+		"ChangeMembersFunction":        a.ChangeMembers(),
+		"ListScopeUsersFunction":       a.ListScopeUsers(),
+		"CreateApiKeyFunction":         a.CreateAPIKey(),
+		"ListApiKeysFunction":          a.ListAPIKeys(),
+		"RevokeApiKeyFunction":         a.RevokeAPIKey(),
 	}
 }
 

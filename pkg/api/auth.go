@@ -13,6 +13,9 @@ import (
 // admin create) and POST /user (UbiOps: same effects, UbiOps' answer).
 func (a *API) SignUp() httpapi.LambdaHandler {
 	return httpapi.Wrap("SignUp", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		if isEContextUser(r) {
+			return a.ecSignUp(ctx, r)
+		}
 		var in users.ProfileInput
 		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
 		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
@@ -203,6 +206,9 @@ func (a *API) Logout() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		if err := ownCredentials(p); err != nil {
+			return nil, err // it would end the user's token
+		}
 		if err := a.Users.Logout(ctx, p); err != nil {
 			return nil, err
 		}
@@ -217,7 +223,7 @@ func (a *API) Me() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, p.User, a.Users.CurrentToken(ctx, p))
 	})
 }
 
@@ -227,6 +233,9 @@ func (a *API) DeleteSelf() httpapi.LambdaHandler {
 	return httpapi.Wrap("DeleteSelf", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 		p, err := a.authenticate(ctx, r)
 		if err != nil {
+			return nil, err
+		}
+		if err := ownCredentials(p); err != nil {
 			return nil, err
 		}
 		if err := a.Users.Delete(ctx, p.User); err != nil {

@@ -23,6 +23,9 @@ import (
 // pkg/users/index.go and docs/LISTING.md.
 func (a *API) ListUsers() httpapi.LambdaHandler {
 	return httpapi.Wrap("ListUsers", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		if a.Groups != nil && hasScopeFilter(r) {
+			return a.listByScope(ctx, r) // groups_list.go
+		}
 		q, err := parseListQuery(r.Query())
 		if err != nil {
 			return nil, err
@@ -35,10 +38,18 @@ func (a *API) ListUsers() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		perms, err := a.pagePermissions(ctx, r, res.Users)
+		if err != nil {
+			return nil, err
+		}
 		base := a.baseURL(ctx)
 		out := make([]any, 0, len(res.Users))
 		for _, u := range res.Users {
-			v, err := selectFields(a.Users.View(u, base), fields)
+			uv := a.Users.View(u, base)
+			if ps, ok := perms[u.UUID]; ok {
+				uv.Permissions = permissionsAny(ps)
+			}
+			v, err := selectFields(uv, fields)
 			if err != nil {
 				return nil, err
 			}

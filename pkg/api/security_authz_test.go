@@ -131,6 +131,14 @@ var authzPolicy = map[string]authzCase{
 	"POST /api/users/{uuid}/change_password": {want: onUser(200, 403), prepare: fixed("/api/users/{uuid}/change_password", func(u testenv.User) any {
 		return map[string]any{"current_password": u.Password, "new_password": "authz-Chosen-" + uuid.NewString()[:8]}
 	})},
+	// API keys: self, staff and support read; self and staff change.
+	"GET /api/users/{uuid}/apikeys":  {want: onUser(200, 200), prepare: fixed("/api/users/{uuid}/apikeys", nil)},
+	"POST /api/users/{uuid}/apikeys": {want: onUser(201, 403), prepare: fixed("/api/users/{uuid}/apikeys", func(testenv.User) any { return map[string]any{"name": "authz"} })},
+	"DELETE /api/users/{uuid}/apikeys/{id}": {want: onUser(204, 403), freshTarget: true,
+		prepare: func(t *testing.T, u testenv.User) func(string) (string, any) {
+			id := newKey(t, u, "authz")["id"].(string)
+			return func(string) (string, any) { return "/api/users/{uuid}/apikeys/" + id, nil }
+		}},
 	// Staff only; the fake identity source knows the target, so staff get
 	// its answer (200) and nobody else reaches it.
 	"POST /api/users/import": {want: map[string]int{anon: 401, self: 403, other: 403, support: 403, staff: 200},

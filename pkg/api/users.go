@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -58,17 +59,24 @@ func (a *API) target(ctx context.Context, r *httpapi.Request, rule access) (*use
 // GetUser serves GET /api/users/{uuid}.
 func (a *API) GetUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("GetUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		started := time.Now()
 		_, t, err := a.target(ctx, r, readAccess)
 		if err != nil {
 			return nil, err
 		}
-		return a.userResponse(ctx, r, http.StatusOK, t, "")
+		if isEContextUser(r) {
+			return a.ecUserAnswer(ctx, http.StatusOK, started, t)
+		}
+		return a.userResponseWithGrants(ctx, r, http.StatusOK, t, "")
 	})
 }
 
 // UpdateUser serves PUT and PATCH /api/users/{uuid}.
 func (a *API) UpdateUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("UpdateUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+		if isEContextUser(r) {
+			return a.ecUpdate(ctx, r)
+		}
 		var in users.ProfileInput
 		// JSON, or Waldur's UserRequestForm / UserRequestMultipart.
 		files, err := r.DecodeInput(&in, users.ReadOnlyFields, imageFiles)
@@ -78,6 +86,12 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 		p, t, err := a.target(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
+		}
+		if in.Email != nil && *in.Email != t.Email {
+			// An email change (staff's, here) changes credentials.
+			if err := ownCredentials(p); err != nil {
+				return nil, err
+			}
 		}
 		up, err := a.takeImage(ctx, files, &in)
 		if err != nil {
@@ -95,14 +109,25 @@ func (a *API) UpdateUser() httpapi.LambdaHandler {
 // DeleteUser serves DELETE /api/users/{uuid}.
 func (a *API) DeleteUser() httpapi.LambdaHandler {
 	return httpapi.Wrap("DeleteUser", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		started := time.Now()
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
+		}
+		var gone ecUser
+		if isEContextUser(r) {
+			// What is deleted is shown as it was.
+			if gone, err = a.ecView(ctx, t); err != nil {
+				return nil, err
+			}
 		}
 		if err := a.Users.Delete(ctx, t); err != nil {
 			return nil, err
 		}
 		a.settleImage(ctx, nil, t, nil, nil)
+		if isEContextUser(r) {
+			return econtext(http.StatusOK, started, map[string]any{"user": gone}), nil
+		}
 		return httpapi.NoContent(), nil
 	})
 }
@@ -110,7 +135,7 @@ func (a *API) DeleteUser() httpapi.LambdaHandler {
 // GetToken serves GET /api/users/{uuid}/token.
 func (a *API) GetToken() httpapi.LambdaHandler {
 	return httpapi.Wrap("GetToken", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +150,7 @@ func (a *API) GetToken() httpapi.LambdaHandler {
 // RefreshToken serves POST /api/users/{uuid}/refresh_token.
 func (a *API) RefreshToken() httpapi.LambdaHandler {
 	return httpapi.Wrap("RefreshToken", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +169,7 @@ func (a *API) ChangeEmail() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +184,7 @@ func (a *API) ChangeEmail() httpapi.LambdaHandler {
 // CancelChangeEmail serves POST /api/users/{uuid}/cancel_change_email.
 func (a *API) CancelChangeEmail() httpapi.LambdaHandler {
 	return httpapi.Wrap("CancelChangeEmail", a.Log, func(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-		_, t, err := a.target(ctx, r, changeAccess)
+		_, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +207,9 @@ func (a *API) ConfirmEmail() httpapi.LambdaHandler {
 		if err != nil {
 			return nil, err
 		}
+		if err := ownCredentials(p); err != nil {
+			return nil, err
+		}
 		u, err := a.Users.ConfirmEmail(ctx, p.User, in.Code)
 		if err != nil {
 			return nil, err
@@ -202,7 +230,7 @@ func (a *API) ChangePassword() httpapi.LambdaHandler {
 		if err := r.DecodeJSON(&in, nil); err != nil {
 			return nil, err
 		}
-		p, t, err := a.target(ctx, r, changeAccess)
+		p, t, err := a.credentialTarget(ctx, r, changeAccess)
 		if err != nil {
 			return nil, err
 		}

@@ -25,7 +25,9 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/accounts/pkg/api"
+	"github.com/example/accounts/pkg/apikeys"
 	"github.com/example/accounts/pkg/config"
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/legacyauth"
 	"github.com/example/accounts/pkg/mail"
@@ -130,7 +132,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 		svc.SetLegacy(legacyauth.New(cfg.Migration, tok, opts.LegacyHTTP))
 	}
 	svc.Metrics = p.metrics
-	return &api.API{Users: svc, Log: p.log, Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
+	keys := apikeys.New(p.db, cfg.TableName, svc, p.log)
+	svc.SetKeys(keys)
+	return &api.API{Users: svc, Groups: groups.New(p.db, cfg.TableName, svc, p.log), Keys: keys, Log: p.log,
+		Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 
 // NewStream builds the handler of the table's stream (StreamFunction).
@@ -140,7 +145,8 @@ func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.H
 		return nil, err
 	}
 	h := &streams.Handler{DB: p.ddb, Table: cfg.TableName, Mail: p.sender, Log: p.log,
-		Bus: cfg.Events.Bus, Source: cfg.Events.Source,
+		Groups: groups.New(p.ddb, cfg.TableName, nil, p.log),
+		Bus:    cfg.Events.Bus, Source: cfg.Events.Source,
 		Open: func(ctx context.Context, sealed, aad string) (string, error) {
 			sl, err := p.sealer(ctx)
 			if err != nil {

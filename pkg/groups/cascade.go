@@ -50,7 +50,7 @@ func (s *Service) leaveOrDelete(ctx context.Context, user, kind, scope, app stri
 	if err != nil {
 		return err
 	}
-	grants, err := grantsIn(items)
+	grants, err := grantsIn(items, kind, app)
 	if err != nil {
 		return err
 	}
@@ -124,11 +124,12 @@ func (s *Service) purge(ctx context.Context, kind, scope, app string) error {
 		sk := table.String(it, "sk")
 		switch {
 		case strings.HasPrefix(sk, memberPrefix):
-			if err := s.dropUserSide(ctx, table.String(it, "user"), scope, ""); err != nil {
+			user := strings.TrimPrefix(sk, memberPrefix)
+			if err := s.dropUserSide(ctx, user, scope, ""); err != nil {
 				return err
 			}
 			if kind == KindGroup && app != "" {
-				dels = append(dels, s.del(mirrorKey(app, table.String(it, "user"), scope), ""))
+				dels = append(dels, s.del(mirrorKey(app, user, scope), ""))
 			}
 		case strings.HasPrefix(sk, groupEntry):
 			gid := strings.TrimPrefix(sk, groupEntry)
@@ -190,7 +191,7 @@ func (s *Service) ScopeRenamed(ctx context.Context, old, cur map[string]types.At
 	if err != nil {
 		return err
 	}
-	grants, err := grantsIn(items)
+	grants, err := grantsIn(items, n.Kind, n.Application)
 	if err != nil {
 		return err
 	}
@@ -219,12 +220,16 @@ func (s *Service) ScopeRenamed(ctx context.Context, old, cur map[string]types.At
 // GrantExpired follows TTL's removal of an expired scope-side grant: the
 // user's side and the mirror go too, unless the grant was renewed since.
 func (s *Service) GrantExpired(ctx context.Context, old map[string]types.AttributeValue) error {
-	var g grantItem
-	if err := attributevalue.UnmarshalMap(old, &g); err != nil {
-		return httpapi.Internal(err)
+	g, err := grantOf(old, "", "")
+	if err != nil || g == nil || g.Expires == nil {
+		return err
 	}
-	if g.Expires == nil {
-		return nil
+	// The scope says whether a mirror is to go too (a removed one has
+	// purged its own).
+	if sc, err := s.getScope(ctx, "", g.ScopeID); err == nil {
+		g.ScopeType, g.Application = sc.Kind, sc.Application
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	exp, err := attributevalue.Marshal(*g.Expires)
 	if err != nil {
@@ -237,9 +242,9 @@ func (s *Service) GrantExpired(ctx context.Context, old map[string]types.Attribu
 	if err := s.dropUserSide(ctx, g.User, g.ScopeID, es.Value); err != nil {
 		return err
 	}
-	if g.ScopeType == KindGroup {
+	if g.ScopeType == KindGroup && g.Application != "" {
 		d := s.del(mirrorKey(g.Application, g.User, g.ScopeID), "attribute_not_exists(pk) OR #e = :e")
-		d.Delete.ExpressionAttributeNames = map[string]string{"#e": "expiration_time"}
+		d.Delete.ExpressionAttributeNames = map[string]string{"#e": "e"}
 		d.Delete.ExpressionAttributeValues = map[string]types.AttributeValue{":e": es}
 		err := s.transact(ctx, []types.TransactWriteItem{d})
 		if _, conditional := table.TxCanceled(err); err != nil && !conditional {

@@ -304,7 +304,8 @@ func (s *Service) userSideAdd(user string, attrs map[string]types.AttributeValue
 // transaction fails (a failed condition) when a scope is gone, the user
 // already holds a grant on one, or the user would pass MaxGrantsPerUser.
 // It does not check that the user exists: the caller's own transaction
-// writes or checks the user.
+// writes or checks the user, and must set users.User.HasGrants on it when
+// apps or groups are given (lists skip the permissions of users without).
 func (s *Service) JoinItems(userUUID, createdBy string, apps []Application, groups []Group, role string) []types.TransactWriteItem {
 	return s.JoinItemsBy(userUUID, &users.User{UUID: createdBy}, apps, groups, role)
 }
@@ -450,9 +451,12 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	it, _, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
+	}
+	if target == nil {
+		return nil, httpapi.Invalid(map[string][]string{"user": {"Unknown user: " + user + "."}})
 	}
 	name, err := s.appName(ctx, it)
 	if err != nil {
@@ -463,7 +467,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 	if err != nil {
 		return nil, err
 	}
-	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.ExistsCheck(user))
+	items = append(items, s.userSideAdd(user, map[string]types.AttributeValue{grantAttr + it.ID: av}), s.users.MarkGrants(user))
 	if err := s.transact(ctx, items); err != nil {
 		failed, ok := table.TxCanceled(err)
 		if !ok {
@@ -481,10 +485,7 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 		}
 	}
 	g := &grantItem{User: user, Role: in.Role, ScopeType: it.Kind, ScopeID: it.ID, Created: now, CreatedBy: caller.UUID, Expires: exp}
-	m := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		m = s.member(g, us[0])
-	}
+	m := s.member(g, target)
 	return &m, nil
 }
 
@@ -511,7 +512,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	if err != nil {
 		return nil, err
 	}
-	it, _, err := s.load(ctx, caller, kind, id, manageAccess)
+	it, _, target, err := s.loadWith(ctx, caller, kind, id, manageAccess, user)
 	if err != nil {
 		return nil, err
 	}
@@ -564,10 +565,8 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		}
 		return nil, table.Error(err)
 	}
-	out := s.member(g, nil)
-	if us, err := s.users.GetMany(ctx, []string{user}); err == nil && len(us) == 1 {
-		out = s.member(g, us[0])
-	}
+	g.User, g.ScopeType, g.ScopeID = user, it.Kind, it.ID
+	out := s.member(g, target)
 	return &out, nil
 }
 

@@ -107,3 +107,8 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Second) }
 
 // timeFormat is how the package writes times: RFC 3339 in UTC (API.md).
 func timeFormat(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// EContextTime is how eContext's objects (applications, groups, its user)
+// write created_at and modified_at, as its documentation shows them:
+// "2017-05-08 19:21:13.381000+00:00", RFC 3339 with a space for the T.
+func EContextTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000+00:00") }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/table"
 	"github.com/example/accounts/pkg/users"
 )
 
@@ -38,7 +41,7 @@ func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id st
 	if it == nil || it.Kind != kind {
 		return nil, httpapi.NotFound("")
 	}
-	grants, err := grantsIn(items)
+	grants, err := grantsIn(items, it.Kind, it.Application)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +153,11 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	if err != nil {
 		return nil, err
 	}
-	grants, err := grantsIn(items)
+	kind := KindApplication
+	if q.ProjectUUID != "" {
+		kind = KindGroup
+	}
+	grants, err := grantsIn(items, kind, "")
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +171,7 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 		if g.User == caller.UUID {
 			visible = true
 		}
-		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != q.CustomerUUID {
+		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != "" && g.Application != q.CustomerUUID {
 			continue
 		}
 		switch g.ScopeType {
@@ -188,4 +195,43 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	}
 	slicesSort(out)
 	return out, nil
+}
+
+// MemberPage is a page of GET /api/users filtered by scope: the users q
+// selects (Members), in uuid order, with their permissions. One Query of
+// the scope and one BatchGetItem of the page's users and their grants (up
+// to 50 users a request).
+func (s *Service) MemberPage(ctx context.Context, caller *users.User, q MemberQuery, page, size int) ([]*users.User, map[string][]Permission, int, error) {
+	ids, err := s.Members(ctx, caller, q)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	off := (page - 1) * size
+	if off >= len(ids) {
+		return nil, nil, len(ids), nil
+	}
+	pageIDs := ids[off:min(off+size, len(ids))]
+	keys := make([]map[string]types.AttributeValue, len(pageIDs))
+	for i, id := range pageIDs {
+		keys[i] = grantsKey(id)
+	}
+	us, items, err := s.users.GetManyAlong(ctx, pageIDs, keys)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	byUser := map[string]map[string]*userGrant{}
+	for _, item := range items {
+		g, err := userGrants(item)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		byUser[strings.TrimPrefix(table.String(item, "pk"), grantsPrefix)] = g
+	}
+	perms := map[string][]Permission{}
+	for _, u := range us {
+		ps := s.permissions(u.UUID, byUser[u.UUID])
+		fill(ps, u)
+		perms[u.UUID] = ps
+	}
+	return us, perms, len(ids), nil
 }

@@ -271,6 +271,50 @@ func (s *Service) load(ctx context.Context, caller *users.User, kind, id string,
 	return it, perms, nil
 }
 
+// loadWith is load reading the user target too, in the same BatchGetItem
+// (nil when there is no such user).
+func (s *Service) loadWith(ctx context.Context, caller *users.User, kind, id string, want access, target string) (*scopeItem, map[string]*userGrant, *users.User, error) {
+	sid, ok := parseID(id)
+	if !ok {
+		return nil, nil, nil, httpapi.NotFound("")
+	}
+	keys := []map[string]types.AttributeValue{scopeKey(sid)}
+	if !caller.IsStaff {
+		keys = append(keys, grantsKey(caller.UUID))
+	}
+	us, items, err := s.users.GetManyAlong(ctx, []string{target}, keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var (
+		it    *scopeItem
+		perms = map[string]*userGrant{}
+	)
+	for _, item := range items {
+		if table.String(item, "sk") == grantsSK {
+			if perms, err = userGrants(item); err != nil {
+				return nil, nil, nil, err
+			}
+		} else if it, err = unmarshalScope(item); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if it == nil || it.Kind != kind {
+		return nil, nil, nil, httpapi.NotFound("")
+	}
+	switch a := s.accessTo(caller, it, perms); {
+	case a == noAccess:
+		return nil, nil, nil, httpapi.NotFound("")
+	case a < want:
+		return nil, nil, nil, httpapi.Forbidden("")
+	}
+	var u *users.User
+	if len(us) == 1 {
+		u = us[0]
+	}
+	return it, perms, u, nil
+}
+
 // scopeAndGrants reads a scope and a user's grants in one BatchGetItem.
 func (s *Service) scopeAndGrants(ctx context.Context, kind, id, user string) (*scopeItem, map[string]*userGrant, error) {
 	items, err := table.BatchGet(ctx, s.db, s.table, []map[string]types.AttributeValue{scopeKey(id), grantsKey(user)}, true)

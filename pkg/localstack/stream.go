@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
@@ -402,46 +403,15 @@ func (p *StreamPoller) lambdaRecord(r types.Record) events.DynamoDBEventRecord {
 	return out
 }
 
-// fromStreams converts the streams API's attribute values to DynamoDB's.
+// fromStreams converts the streams API's attribute values to DynamoDB's
+// (the SDK's converter; a value it cannot convert, which DynamoDB never
+// sends, drops the image rather than the poller).
 func fromStreams(m map[string]types.AttributeValue) map[string]ddbtypes.AttributeValue {
-	if m == nil {
+	out, err := attributevalue.FromDynamoDBStreamsMap(m)
+	if err != nil {
 		return nil
 	}
-	out := make(map[string]ddbtypes.AttributeValue, len(m))
-	for k, v := range m {
-		out[k] = fromStreamsValue(v)
-	}
 	return out
-}
-
-func fromStreamsValue(v types.AttributeValue) ddbtypes.AttributeValue {
-	switch t := v.(type) {
-	case *types.AttributeValueMemberS:
-		return &ddbtypes.AttributeValueMemberS{Value: t.Value}
-	case *types.AttributeValueMemberN:
-		return &ddbtypes.AttributeValueMemberN{Value: t.Value}
-	case *types.AttributeValueMemberB:
-		return &ddbtypes.AttributeValueMemberB{Value: t.Value}
-	case *types.AttributeValueMemberBOOL:
-		return &ddbtypes.AttributeValueMemberBOOL{Value: t.Value}
-	case *types.AttributeValueMemberNULL:
-		return &ddbtypes.AttributeValueMemberNULL{Value: t.Value}
-	case *types.AttributeValueMemberSS:
-		return &ddbtypes.AttributeValueMemberSS{Value: t.Value}
-	case *types.AttributeValueMemberNS:
-		return &ddbtypes.AttributeValueMemberNS{Value: t.Value}
-	case *types.AttributeValueMemberBS:
-		return &ddbtypes.AttributeValueMemberBS{Value: t.Value}
-	case *types.AttributeValueMemberL:
-		l := make([]ddbtypes.AttributeValue, len(t.Value))
-		for i, e := range t.Value {
-			l[i] = fromStreamsValue(e)
-		}
-		return &ddbtypes.AttributeValueMemberL{Value: l}
-	case *types.AttributeValueMemberM:
-		return &ddbtypes.AttributeValueMemberM{Value: fromStreams(t.Value)}
-	}
-	return &ddbtypes.AttributeValueMemberNULL{Value: true}
 }
 
 // StreamARN returns the ARN of table's stream, turning the stream on (with

@@ -243,7 +243,7 @@ func routerAnswer(body []byte) bool {
 func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	h := in.RequestValidationInput.Request.Header.Get("Authorization")
 	scheme, _, _ := strings.Cut(h, " ")
-	want := map[string]string{"Token": "token", "Bearer": "bearer", "Basic": "basic"}[in.SecuritySchemeName]
+	want := map[string]string{"Token": "token", "Bearer": "bearer", "Basic": "basic", "ApiKey": "api-key"}[in.SecuritySchemeName]
 	if want == "" || !strings.EqualFold(scheme, want) {
 		return in.NewError(fmt.Errorf("no %s credentials", in.SecuritySchemeName))
 	}

@@ -108,6 +108,7 @@ func TestFilterCriteriaAreAccepts(t *testing.T) {
 		{"USER#7f3c1b2a", "USER"}, {"USER#7f3c1b2a", "MAIL#20261201T000000Z#x"}, {"USER#00000000-0000-0000-0000-000000000000", "MAIL#x"},
 		{"EMAIL#ada@example.com", "CLAIM"}, {"USERNAME#ada", "CLAIM"}, {"SLUG#ada", "CLAIM"}, {"RATE#login#1.2.3.4#0", "RATE"},
 		{"USERLIST#all", "COUNT"}, {"EVENTS#abc", "PUBLISHED"}, {"USER#x", "OTHER"},
+		{"SCOPE#a1", "#SCOPE"}, {"SCOPE#a1", "M#u1"}, {"SCOPE#a1", "N#u1#g1"}, {"SCOPE#a1", "~G#g1"}, {"SCOPES#group", "g1"}, {"GRANTS#u1", "GRANTS"}, {"USER#7f3c1b2a", "APIKEY#07"},
 	}
 	checked := 0
 	for _, k := range keys {

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/example/accounts/pkg/groups"
 	"github.com/example/accounts/pkg/images"
 	"github.com/example/accounts/pkg/mail"
 	"github.com/example/accounts/pkg/users"
@@ -94,6 +95,48 @@ type Handler struct {
 	Metrics Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Groups runs the follow-ups of applications, groups and grants: a
+	// deleted user's grants and sole-member scopes, a deleted scope's
+	// grants and groups, a renamed scope's names on its members' grants, a
+	// grant's expiry by TTL (pkg/groups); nil runs none.
+	Groups GroupEvents
+}
+
+// GroupEvents is what the handler asks of pkg/groups.
+type GroupEvents interface {
+	RemoveUser(ctx context.Context, userUUID string) error
+	ScopeRemoved(ctx context.Context, old map[string]types.AttributeValue) error
+	ScopeRenamed(ctx context.Context, old, cur map[string]types.AttributeValue) error
+	GrantExpired(ctx context.Context, old map[string]types.AttributeValue) error
+}
+
+// byTTL reports whether DynamoDB's TTL removed the record's item.
+func byTTL(rec events.DynamoDBEventRecord) bool {
+	return rec.UserIdentity != nil && rec.UserIdentity.Type == "Service" && rec.UserIdentity.PrincipalID == "dynamodb.amazonaws.com"
+}
+
+// groupRecord handles a scope's or a grant's record.
+func (h *Handler) groupRecord(ctx context.Context, pk, sk string, rec events.DynamoDBEventRecord) error {
+	if h.Groups == nil {
+		return nil
+	}
+	old, err := item(rec.Change.OldImage)
+	if err != nil {
+		return err
+	}
+	switch {
+	case groups.IsScopeItem(pk, sk) && rec.EventName == string(events.DynamoDBOperationTypeRemove) && old != nil:
+		return h.Groups.ScopeRemoved(ctx, old)
+	case groups.IsScopeItem(pk, sk) && rec.EventName == string(events.DynamoDBOperationTypeModify) && old != nil:
+		cur, err := item(rec.Change.NewImage)
+		if err != nil {
+			return err
+		}
+		return h.Groups.ScopeRenamed(ctx, old, cur)
+	case groups.IsGrantItem(pk, sk) && rec.EventName == string(events.DynamoDBOperationTypeRemove) && old != nil && byTTL(rec):
+		return h.Groups.GrantExpired(ctx, old)
+	}
+	return nil
 }
 
 // Handle implements the stream's event source mapping with
@@ -136,6 +179,12 @@ func Accepts(rec events.DynamoDBEventRecord) bool {
 	if pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
 		return false
 	}
+	switch {
+	case groups.IsScopeItem(pk.String(), sk.String()):
+		return rec.EventName == string(events.DynamoDBOperationTypeModify) || rec.EventName == string(events.DynamoDBOperationTypeRemove)
+	case groups.IsGrantItem(pk.String(), sk.String()):
+		return rec.EventName == string(events.DynamoDBOperationTypeRemove) && rec.UserIdentity != nil && rec.UserIdentity.Type == "Service"
+	}
 	switch users.KindOf(pk.String(), sk.String()) {
 	case users.ItemUser:
 		return true
@@ -165,6 +214,9 @@ func (h *Handler) record(ctx context.Context, rec events.DynamoDBEventRecord) er
 		return err
 	}
 	pk, sk := s(keys["pk"]), s(keys["sk"])
+	if groups.IsScopeItem(pk, sk) || groups.IsGrantItem(pk, sk) {
+		return h.groupRecord(ctx, pk, sk, rec)
+	}
 	switch users.KindOf(pk, sk) {
 	case users.ItemMail:
 		if rec.EventName == string(events.DynamoDBOperationTypeInsert) {
@@ -182,6 +234,12 @@ func (h *Handler) record(ctx context.Context, rec events.DynamoDBEventRecord) er
 		if rec.EventName == string(events.DynamoDBOperationTypeRemove) && oldU != nil {
 			if err := h.cascade(ctx, oldU); err != nil {
 				return err
+			}
+			if h.Groups != nil {
+				// Their grants, and the scopes they were alone in (ApiHub).
+				if err := h.Groups.RemoveUser(ctx, oldU.UUID); err != nil {
+					return err
+				}
 			}
 		}
 		return h.publish(ctx, rec, accountEvents(rec, oldU, newU))

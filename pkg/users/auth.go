@@ -42,6 +42,9 @@ type Principal struct {
 	User *User
 	// Token is the token the request carried, when it used one.
 	Token string
+	// APIKey is the id of the API key the request carried, when it used
+	// one (pkg/apikeys): such a request may not change credentials.
+	APIKey string
 }
 
 // lockWait is how long u stays locked at now (0 when it is not).
@@ -429,6 +432,8 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		}
 		httpapi.SetUser(ctx, u.UUID)
 		return &Principal{User: u, Token: b.Value}, nil
+	case "api-key":
+		return s.authenticateKey(ctx, cred)
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
@@ -474,12 +479,17 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		httpapi.SetUser(ctx, u.UUID)
 		return &Principal{User: u}, nil
 	}
-	return nil, httpapi.Unauthorized("Use Authorization: Token <token>, Bearer <token> or Basic.")
+	return nil, httpapi.Unauthorized("Use Authorization: Token <token>, Bearer <token>, Api-Key <key> or Basic.")
 }
 
 // CurrentToken returns the principal's token: the one it presented, or the
-// stored one opened when it used Basic; "" when there is none.
+// stored one opened when it used Basic; "" when there is none, or when it
+// used an API key (a key never shows the token, which could change what
+// a key may not).
 func (s *Service) CurrentToken(ctx context.Context, p *Principal) string {
+	if p.ViaAPIKey() {
+		return ""
+	}
 	if p.Token != "" {
 		return p.Token
 	}

@@ -48,6 +48,8 @@ type Service struct {
 	full *fullWindows
 	// legacy is lazy migration's endpoint; nil when it is off (migrate.go).
 	legacy LegacyVerifier
+	// keys checks Authorization: Api-Key (keyauth.go); nil refuses it.
+	keys KeyAuthenticator
 	// Metrics counts sign-ups, activations, logins, failed logins and
 	// lockouts (EMF lines; nil counts nothing).
 	Metrics *metrics.Recorder
@@ -163,6 +165,26 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 // account is replaced (st.create), so whoever signed up first with someone
 // else's address holds nothing once the owner signs up.
 func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*User, error) {
+	return s.RegisterJoining(ctx, in, ip, Join{})
+}
+
+// Join is what a sign-up writes besides the account, in the account's own
+// transaction: another domain's items built for the new account (pkg/groups'
+// grants of an eContext create), so the account and they exist together or
+// not at all.
+type Join struct {
+	// Items are the other domain's transaction items for the new account;
+	// it may mark the account (User.HasGrants) before it is written.
+	Items func(u *User) []types.TransactWriteItem
+	// Failed is the answer when one of their conditions fails (a scope
+	// deleted meanwhile).
+	Failed error
+	// Method is the account's registration_method ("default" when empty).
+	Method string
+}
+
+// RegisterJoining is Register writing j's items with the account.
+func (s *Service) RegisterJoining(ctx context.Context, in ProfileInput, ip string, j Join) (*User, error) {
 	if in.IsStaff != nil || in.IsSupport != nil || in.IsActive != nil {
 		return nil, httpapi.Forbidden("Only staff can set is_staff, is_support or is_active.")
 	}
@@ -207,6 +229,9 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 		DateJoined: now, Modified: now, NotificationsEnabled: true, Version: 1, CredEpoch: 1,
 		TTL: now.Add(UnverifiedTTL).Unix(),
 	}
+	if j.Method != "" {
+		u.RegistrationMethod = j.Method
+	}
 	applyProfile(p, &in, u, now)
 	if len(p) > 0 {
 		return nil, httpapi.Invalid(p)
@@ -234,7 +259,11 @@ func (s *Service) Register(ctx context.Context, in ProfileInput, ip string) (*Us
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.create(ctx, u, now, queued...); err != nil {
+	var joined []types.TransactWriteItem
+	if j.Items != nil {
+		joined = j.Items(u)
+	}
+	if err := s.st.createJoining(ctx, u, now, true, joined, j.Failed, queued...); err != nil {
 		return nil, err
 	}
 	s.Metrics.Count(ctx, metrics.SignUps, 1)
@@ -295,6 +324,12 @@ func (st *store) create(ctx context.Context, u *User, now time.Time, queued ...t
 // account, activated or not, fails the create with a *claimHeld instead of
 // replacing its holder.
 func (st *store) createAs(ctx context.Context, u *User, now time.Time, replace bool, queued ...types.TransactWriteItem) error {
+	return st.createJoining(ctx, u, now, replace, nil, nil, queued...)
+}
+
+// createJoining is createAs with another domain's items last in the
+// transaction; when one of their conditions fails the answer is failed.
+func (st *store) createJoining(ctx context.Context, u *User, now time.Time, replace bool, joined []types.TransactWriteItem, failed error, queued ...types.TransactWriteItem) error {
 	derived := u.Slug == ""
 	if derived {
 		u.Slug = SlugFrom(u.Username)
@@ -332,13 +367,19 @@ func (st *store) createAs(ctx context.Context, u *User, now time.Time, replace b
 			}
 			items = append(items, removals...)
 		}
-		items = append(append(items, counts...), queued...)
+		items = append(append(append(items, counts...), queued...), joined...)
 		_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return nil
 		}
-		if _, conditional := txCanceled(err); !conditional {
+		fails, conditional := txCanceled(err)
+		if !conditional {
 			return dbError(err)
+		}
+		for i := len(items) - len(joined); i < len(fails); i++ {
+			if fails[i] && failed != nil {
+				return failed
+			}
 		}
 		if attempt == 3 {
 			return httpapi.BadRequest(httpapi.DuplicateMessage)

@@ -110,6 +110,10 @@ type User struct {
 	// MailFailedAt and MailFailedKind tell of the last mail that failed.
 	MailFailedAt   *time.Time `dynamodbav:"mail_failed_at,omitempty"`
 	MailFailedKind string     `dynamodbav:"mail_failed_kind,omitempty"`
+	// HasGrants is set when the user is first given a role grant
+	// (pkg/groups, through MarkGrants) and never cleared: a user without it
+	// holds none, so reads of their permissions are skipped.
+	HasGrants bool `dynamodbav:"has_grants,omitempty"`
 	// upgrade is set by a password check that verified an imported legacy
 	// hash: the write that records the success replaces it (never stored).
 	upgrade *upgrade

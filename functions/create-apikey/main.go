@@ -1,0 +1,12 @@
+// Command create-apikey is the Lambda function behind the route(s) of api.API.CreateAPIKey.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/example/accounts/pkg/app"
+)
+
+func main() {
+	lambda.Start(app.FromEnv().CreateAPIKey())
+}
