@@ -340,7 +340,13 @@ func TestListCountsFollowChanges(t *testing.T) {
 	f := newListFixture(t)
 	check := func(t *testing.T) {
 		t.Helper()
-		for _, filter := range []string{"", "is_active=true", "is_active=false", "is_staff=true", "is_staff=false", "is_support=true", "is_support=false"} {
+		org := "organization=" + url.QueryEscape(f.org)
+		for _, filter := range []string{"", "is_active=true", "is_active=false", "is_staff=true", "is_staff=false", "is_support=true", "is_support=false",
+			// two and three flags, and an exact value by them: counted by flag
+			// combination in one count list (xc:*, xc:organization=…)
+			"is_active=true&is_staff=false", "is_staff=true&is_support=true", "is_active=false&is_support=false",
+			"is_active=true&is_staff=false&is_support=false", org, org + "&is_active=true", org + "&is_staff=true&is_support=true",
+			org + "&is_active=true&is_staff=false&is_support=false", org + "&is_active=false&is_support=false"} {
 			r, objs := list(t, f.staff, filter+"&page_size=300")
 			if r.Status != 200 {
 				t.Fatalf("%s: %d %s", filter, r.Status, r.Body)

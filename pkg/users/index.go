@@ -11,16 +11,27 @@ package users
 // values (xv). The GSI keys are spread over the user's entries, at most one
 // of each per item:
 //
-//	EntryAny     x0  "x:<field>=<value>"        one per exact field set
-//	EntryActive  x1  "x:<field>=<value>|a<0|1>" the same, by is_active
-//	EntryStaff   x2  "x:<field>=<value>|s<0|1>" by is_staff
-//	EntrySupport x3  "x:<field>=<value>|p<0|1>" by is_support
-//	PrefixOne    p1  "q:<first letter>"          of each word start
-//	PrefixTwo    p2  "q:<first two letters>"     of each word start
-//	WordStart    wp  "w:<first two letters>", sort key ws = "<word start>\x1f<username>"
+//	EntryAny            x0  "x:<field>=<value>"              one per exact field set
+//	EntryActive         x1  "x:<field>=<value>|a<0|1>"       the same, by is_active
+//	EntryStaff          x2  "x:<field>=<value>|s<0|1>"       by is_staff
+//	EntrySupport        x3  "x:<field>=<value>|p<0|1>"       by is_support
+//	EntryActiveStaff    x4  "x:<field>=<value>|a<0|1>|s<0|1>" by is_active and is_staff
+//	EntryActiveSupport  x5  "…|a<0|1>|p<0|1>"                by is_active and is_support
+//	EntryStaffSupport   x6  "…|s<0|1>|p<0|1>"                by is_staff and is_support
+//	EntryFlags          x7  "…|a<0|1>|s<0|1>|p<0|1>"         by all three
+//	PrefixOne           p1  "q:<first letter>"                of each word start
+//	PrefixTwo           p2  "q:<first two letters>"           of each word start
+//	WordStart           wp  "w:<first two letters>", sort key ws = "<word start>\x1f<username>"
 //
-// The first six are sorted by username and are lists with a count item
-// each (list.go); WordStart is sorted by the word start, for begins_with.
+// So an exact filter with any of the flags is one GSI partition, in
+// username order, and so is any two or three flags without another filter
+// (the pseudo-value "x:*", which every listed user has, in x4..x7 only: one
+// flag alone is a user list of its own). One count item per exact value
+// (list "xc:<field>=<value>", and "xc:*") counts every flag combination in
+// its buckets ("b:<flags><username bucket>", flags as in fl): the count of
+// any of the eight partitions is the sum of the matching combinations.
+// These and the prefix lists are sorted by username and have a count
+// (list.go); WordStart is sorted by the word start, for begins_with.
 //
 // An entry's content is a function of the user alone (indexEntries), so a
 // write replaces the entries it changes and deletes those it no longer has,
@@ -30,6 +41,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode"
@@ -53,9 +65,14 @@ const (
 	IndexEntryActive  = "EntryActive"
 	IndexEntryStaff   = "EntryStaff"
 	IndexEntrySupport = "EntrySupport"
-	IndexPrefixOne    = "PrefixOne"
-	IndexPrefixTwo    = "PrefixTwo"
-	IndexWordStart    = "WordStart"
+	// The exact values by two or three flags.
+	IndexEntryActiveStaff   = "EntryActiveStaff"
+	IndexEntryActiveSupport = "EntryActiveSupport"
+	IndexEntryStaffSupport  = "EntryStaffSupport"
+	IndexEntryFlags         = "EntryFlags"
+	IndexPrefixOne          = "PrefixOne"
+	IndexPrefixTwo          = "PrefixTwo"
+	IndexWordStart          = "WordStart"
 
 	attrJoined = "ldj"
 	entrySK    = "IX#"
@@ -66,12 +83,17 @@ const (
 
 // Bounds of what is indexed per user. Every user's footprint stays within
 // one transaction (TransactWriteItems holds 100 items): at most
-// 3 starts × 4 fields = 12 word starts, so at most 12 entry items, and
-// 5 + 6×4 + 12 + 12 count items.
+// maxWordStarts word starts, so at most that many entry items, and
+// 5 + 1 + 6 + 2×maxWordStarts count items (base lists, "xc:*", the exact
+// values, first letters and first two letters): 60, with the user, its
+// claims (at most 4) and an outbox item 66 + 24 = 90.
 const (
-	// maxStartsPerField word starts are indexed (and searched) per field:
-	// the first ones.
-	maxStartsPerField = 3
+	// maxWordStarts word starts are indexed (and searched) per user, over
+	// its four search fields taken in turn (the first word of each, then
+	// the second of each, …): every word of any realistic name, username
+	// and address. Past it the later words of the longest fields are not
+	// indexed and a search does not find the user by them.
+	maxWordStarts = 24
 	// maxKeyBytes bounds a word start in a key; a longer one is matched
 	// on the index by its first maxKeyBytes bytes, then checked whole.
 	maxKeyBytes = 64
@@ -107,12 +129,12 @@ const (
 )
 
 // wordStarts are the suffixes of folded text that begin a word (at most
-// maxStartsPerField, the first ones). A search token matches text when it
-// is a prefix of one of them, so it may run on across a separator
-// ("maria.g" matches "maria.garcia@example.com").
-func wordStarts(folded, seps string) []string {
+// limit, the first ones). A search token matches text when it is a prefix
+// of one of them, so it may run on across a separator ("maria.g" matches
+// "maria.garcia@example.com").
+func wordStarts(folded, seps string, limit int) []string {
 	var out []string
-	for i := 0; i < len(folded) && len(out) < maxStartsPerField; {
+	for i := 0; i < len(folded) && len(out) < limit; {
 		if strings.IndexByte(seps, folded[i]) >= 0 {
 			i++
 			continue
@@ -153,18 +175,41 @@ func decodeSearchText(s string) searchText {
 	return t
 }
 
-// starts are the word starts of the fields in group.
-func (t searchText) starts(group int) []string {
-	var out []string
+// fieldStarts are the indexed word starts of each field: maxWordStarts in
+// all, taken from the fields in turn (each field's first, then each one's
+// second, …), so a long address leaves the names their words.
+func (t searchText) fieldStarts() [4][]string {
+	var all, out [4][]string
 	for i, f := range t {
-		if group&(1<<i) == 0 {
-			continue
-		}
 		seps := nameSeps
 		if i >= 2 {
 			seps = handleSeps
 		}
-		out = append(out, wordStarts(f, seps)...)
+		all[i] = wordStarts(f, seps, maxWordStarts)
+	}
+	for n, j := 0, 0; n < maxWordStarts; j++ {
+		more := false
+		for i := range all {
+			if j < len(all[i]) && n < maxWordStarts {
+				out[i] = append(out[i], all[i][j])
+				n++
+				more = more || j+1 < len(all[i])
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	return out
+}
+
+// starts are the indexed word starts of the fields in group.
+func (t searchText) starts(group int) []string {
+	var out []string
+	for i, f := range t.fieldStarts() {
+		if group&(1<<i) != 0 {
+			out = append(out, f...)
+		}
 	}
 	return out
 }
@@ -218,6 +263,14 @@ func exactValues(u *User) []string {
 
 func exactListID(field, value string) string { return "x:" + field + "=" + value }
 
+// anyValue is the pseudo exact value every listed user has: its partitions
+// by two or three flags answer those flags without another filter.
+const anyValue = "x:*"
+
+// exactCountID is the count list of an exact value's GSI partitions (its
+// buckets by flag combination).
+func exactCountID(id string) string { return "xc:" + strings.TrimPrefix(id, "x:") }
+
 func prefixListID(p string) string { return "q:" + p }
 
 // flagString is is_active, is_staff, is_support as "0"/"1" each.
@@ -225,15 +278,51 @@ func flagString(u *User) string {
 	return flagValue(u.Status == StatusEnabled) + flagValue(u.IsStaff) + flagValue(u.IsSupport)
 }
 
-// exactLists are the lists of one exact value: any flags, then by each flag.
-func exactLists(field, value, flags string) []userList {
-	id := exactListID(field, value)
-	return []userList{
-		entryList(id, IndexEntryAny, "x0"),
-		entryList(id+"|a"+flags[0:1], IndexEntryActive, "x1"),
-		entryList(id+"|s"+flags[1:2], IndexEntryStaff, "x2"),
-		entryList(id+"|p"+flags[2:3], IndexEntrySupport, "x3"),
+// Flag masks: which of is_active, is_staff, is_support an exact partition
+// is by.
+const (
+	maskActive = 1 << iota
+	maskStaff
+	maskSupport
+)
+
+// flagIndexes are the GSI and key attribute of each flag mask.
+var flagIndexes = [8]struct{ index, attr string }{
+	{IndexEntryAny, "x0"},
+	maskActive:                           {IndexEntryActive, "x1"},
+	maskStaff:                            {IndexEntryStaff, "x2"},
+	maskSupport:                          {IndexEntrySupport, "x3"},
+	maskActive | maskStaff:               {IndexEntryActiveStaff, "x4"},
+	maskActive | maskSupport:             {IndexEntryActiveSupport, "x5"},
+	maskStaff | maskSupport:              {IndexEntryStaffSupport, "x6"},
+	maskActive | maskStaff | maskSupport: {IndexEntryFlags, "x7"},
+}
+
+// flagKey is the partition of exact value id by the flags of mask, the
+// flags being flags (flagString form).
+func flagKey(id string, mask int, flags string) string {
+	for i, c := range []string{"a", "s", "p"} {
+		if mask&(1<<i) != 0 {
+			id += "|" + c + flags[i:i+1]
+		}
 	}
+	return id
+}
+
+// exactList is the entry list of exact value id (exactListID or anyValue)
+// by the flags of mask set as in flags: a GSI partition, counted by the
+// matching combinations of the value's count list.
+func exactList(id string, mask int, flags string) userList {
+	l := entryList(exactCountID(id), flagIndexes[mask].index, flagIndexes[mask].attr)
+	l.value = flagKey(id, mask, flags)
+	l.flagged, l.mask, l.flags = true, mask, flags
+	return l
+}
+
+// exactCount is the count list of exact value id: every flag combination,
+// bucketed by flags and username.
+func exactCount(id string) userList {
+	return userList{id: exactCountID(id), flagged: true, sortAttr: "username", entries: true}
 }
 
 func entryList(id, index, attr string) userList {
@@ -251,19 +340,21 @@ func prefixList(p string) userList {
 type userIndex struct {
 	words  []string // word starts (keys), none a prefix of another
 	p1, p2 []string // first one and two letters of the word starts
-	exact  [][2]string
-	text   searchText
-	xv     string
-	flags  string
+	// exact are the exact values' ids (exactListID), anyValue first.
+	exact []string
+	text  searchText
+	xv    string
+	flags string
 }
 
 func indexOf(u *User) userIndex {
 	ix := userIndex{text: searchTextOf(u), flags: flagString(u)}
 	vals := exactValues(u)
 	ix.xv = strings.Join(vals, keySep)
+	ix.exact = []string{anyValue}
 	for i, v := range vals {
 		if v != "" {
-			ix.exact = append(ix.exact, [2]string{ExactFilters[i], v})
+			ix.exact = append(ix.exact, exactListID(ExactFilters[i], v))
 		}
 	}
 	starts := ix.text.starts(groupQuery)
@@ -295,8 +386,8 @@ func indexOf(u *User) userIndex {
 func entryLists(u *User) []userList {
 	ix := indexOf(u)
 	var out []userList
-	for _, e := range ix.exact {
-		out = append(out, exactLists(e[0], e[1], ix.flags)...)
+	for _, id := range ix.exact {
+		out = append(out, exactCount(id))
 	}
 	for _, p := range ix.p1 {
 		out = append(out, prefixList(p))
@@ -326,8 +417,11 @@ func indexEntries(u *User) []map[string]types.AttributeValue {
 		it["wt"] = str(ix.text.encode())
 		it["xv"] = str(ix.xv)
 		if i < len(ix.exact) {
-			for j, l := range exactLists(ix.exact[i][0], ix.exact[i][1], ix.flags) {
-				it[fmt.Sprintf("x%d", j)] = str(l.value)
+			for mask, fi := range flagIndexes {
+				// One flag or none without a value: the user lists answer it.
+				if ix.exact[i] != anyValue || bits.OnesCount(uint(mask)) >= 2 {
+					it[fi.attr] = str(flagKey(ix.exact[i], mask, ix.flags))
+				}
 			}
 		}
 		if i < len(ix.p1) {

@@ -115,6 +115,12 @@ type userList struct {
 	// entries: the index holds entry items (index.go), not users: a page
 	// reads its users with BatchGetItem.
 	entries bool
+	// flagged: the count's buckets are by flag combination and username
+	// (an exact value's, index.go); a list read by the flags of mask set
+	// as in flags counts the matching combinations only.
+	flagged bool
+	mask    int
+	flags   string
 }
 
 var (
@@ -159,6 +165,9 @@ func memberships(u *User) []userList {
 func (l userList) bucket(u *User) string {
 	if l.byJoined {
 		return joinedKey(u)[:10]
+	}
+	if l.flagged {
+		return flagString(u) + bucketOf(u.Username)
 	}
 	return bucketOf(u.Username)
 }
@@ -815,19 +824,24 @@ func (q *ListQuery) flagLists() []userList {
 	return bools
 }
 
-// exactList is the entry list of an exact filter: by the first boolean
-// filter q has (is_active, is_staff, is_support), else any flags.
-func (q *ListQuery) exactList(field, value string) userList {
-	id := exactListID(field, Fold(value))
-	switch {
-	case q.IsActive != nil:
-		return entryList(id+"|a"+flagValue(*q.IsActive), IndexEntryActive, "x1")
-	case q.IsStaff != nil:
-		return entryList(id+"|s"+flagValue(*q.IsStaff), IndexEntryStaff, "x2")
-	case q.IsSupport != nil:
-		return entryList(id+"|p"+flagValue(*q.IsSupport), IndexEntrySupport, "x3")
+// flagMask is which flags q filters on and their values (flagString form;
+// "0" where not filtered).
+func (q *ListQuery) flagMask() (int, string) {
+	mask, flags := 0, []byte("000")
+	for i, b := range []*bool{q.IsActive, q.IsStaff, q.IsSupport} {
+		if b != nil {
+			mask |= 1 << i
+			flags[i] = flagValue(*b)[0]
+		}
 	}
-	return entryList(id, IndexEntryAny, "x0")
+	return mask, string(flags)
+}
+
+// exactList is the entry list of an exact filter by every flag q filters
+// on: one GSI partition (index.go).
+func (q *ListQuery) exactList(field, value string) userList {
+	mask, flags := q.flagMask()
+	return exactList(exactListID(field, Fold(value)), mask, flags)
 }
 
 func (q *ListQuery) nFlags() int {
@@ -856,12 +870,16 @@ func (q *ListQuery) plan() listPlan {
 		switch {
 		case q.byUsername() && len(bools) <= 1:
 			return listPlan{kind: planIndexed, list: l}
+		case q.byUsername():
+			// Two or three flags: the partition of every listed user by them.
+			mask, flags := q.flagMask()
+			return listPlan{kind: planIndexed, list: exactList(anyValue, mask, flags)}
 		case q.byJoined() && len(bools) == 0:
 			return listPlan{kind: planIndexed, list: listJoined}
 		}
 	}
 	if !others && q.byUsername() {
-		if len(q.Exact) == 1 && len(ss) == 0 && q.nFlags() <= 1 {
+		if len(q.Exact) == 1 && len(ss) == 0 {
 			for f, v := range q.Exact {
 				return listPlan{kind: planIndexed, list: q.exactList(f, v)}
 			}
@@ -906,9 +924,39 @@ func (st *store) countKeysOf(lists ...userList) []map[string]types.AttributeValu
 	return keys
 }
 
-// countOf is list l's count, summed over its shards among the items read.
+// countOf is list l's count, summed over its shards among the items read;
+// for a list by flags, over the flag combinations it holds.
 func countOf(got []map[string]types.AttributeValue, l userList) listCounts {
-	return sumCounts(l.id, got)
+	c := sumCounts(l.id, got)
+	if !l.flagged {
+		return c
+	}
+	return c.byFlags(l.mask, l.flags)
+}
+
+// byFlags is the count of the users whose flags (the buckets' first three
+// bytes) are as in flags where mask is set, bucketed by username alone.
+func (c listCounts) byFlags(mask int, flags string) listCounts {
+	buckets := map[string]int64{}
+	for _, b := range c.buckets {
+		if len(b.prefix) < 3 {
+			continue
+		}
+		ok := true
+		for i := range 3 {
+			ok = ok && (mask&(1<<i) == 0 || b.prefix[i] == flags[i])
+		}
+		if ok {
+			buckets[b.prefix[3:]] += b.n
+		}
+	}
+	var out listCounts
+	for b, n := range buckets {
+		out.total += n
+		out.buckets = append(out.buckets, bucketCount{b, n})
+	}
+	sort.Slice(out.buckets, func(i, j int) bool { return out.buckets[i].prefix < out.buckets[j].prefix })
+	return out
 }
 
 // DefaultListScanLimit is how many users a list may read whole to filter or
