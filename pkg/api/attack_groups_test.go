@@ -229,3 +229,27 @@ func TestAttackGroupsEContextJoinGroupCustomerName(t *testing.T) {
 		t.Fatalf("permissions: %v", ps)
 	}
 }
+
+// An expiration_time whose own offset writes it in 9999 but which is in the
+// year 10000 in UTC is refused: stored, it would make every read of the
+// member's grants fail (their /me, their permissions) for good.
+func TestAttackGroupsExpiryPastYear9999(t *testing.T) {
+	staff := env.NewStaff(t, "atk-y10k-staff", false)
+	member := env.NewUser(t, "atk-y10k")
+	app := atkApp(t, staff, "Y10K")
+	for _, action := range []string{"add_user", "update_user"} {
+		if action == "update_user" {
+			atkGrant(t, staff, "application", app, member.UUID, "member")
+		}
+		r := atkMember(t, staff, "application", app, action, map[string]any{"user": member.UUID, "role": "member", "expiration_time": "9999-12-31T23:59:59-23:59"})
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s", action, r.Status, r.Body)
+		}
+	}
+	if r := env.Do(t, "GET", "/api/users/me", nil, auth(member)...); r.Status != http.StatusOK {
+		t.Fatalf("the member's /me: %d %s", r.Status, r.Body)
+	}
+	if ps := atkPerms(t, staff, member.UUID); len(ps) != 1 || ps[0]["expiration_time"] != nil {
+		t.Fatalf("permissions %v", ps)
+	}
+}

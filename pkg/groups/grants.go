@@ -433,6 +433,10 @@ func (s *Service) parseMember(in MemberInput, needRole bool) (string, *time.Time
 			p["expiration_time"] = append(p["expiration_time"], "Enter an RFC 3339 time.")
 		case !t.After(s.now()):
 			p["expiration_time"] = append(p["expiration_time"], "Enter a time in the future.")
+		case t.UTC().Year() > 9999:
+			// Its own offset may write it in 9999; stored in UTC it would be
+			// a year no RFC 3339 time has, and every read of the grant fail.
+			p["expiration_time"] = append(p["expiration_time"], "Enter a time before the year 10000 (UTC).")
 		default:
 			t = t.UTC().Truncate(time.Second)
 			exp = &t
