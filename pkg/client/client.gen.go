@@ -16845,6 +16845,13 @@ type EcontextUserCreateResponse401Headers struct {
 	XContentTypeOptions string
 }
 
+// EcontextUserCreateResponse403Headers the declared response headers of an HTTP 403 response for EcontextUserCreate
+type EcontextUserCreateResponse403Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
 // EcontextUserCreateResponse413Headers the declared response headers of an HTTP 413 response for EcontextUserCreate
 type EcontextUserCreateResponse413Headers struct {
 	CacheControl        string
@@ -16891,6 +16898,8 @@ type EcontextUserCreateResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -16907,6 +16916,8 @@ type EcontextUserCreateResponse struct {
 	Headers400 *EcontextUserCreateResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EcontextUserCreateResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EcontextUserCreateResponse403Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *EcontextUserCreateResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -16932,6 +16943,11 @@ func (r EcontextUserCreateResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r EcontextUserCreateResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EcontextUserCreateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -34533,6 +34549,13 @@ func ParseEcontextUserCreateResponse(rsp *http.Response) (*EcontextUserCreateRes
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -34657,6 +34680,30 @@ func ParseEcontextUserCreateResponse(rsp *http.Response) (*EcontextUserCreateRes
 			headers.XContentTypeOptions = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EcontextUserCreateResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 413:
 		var headers EcontextUserCreateResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
