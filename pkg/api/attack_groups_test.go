@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,20 @@ func TestAttackGroupsExpiryPastYear9999(t *testing.T) {
 	}
 	if ps := atkPerms(t, staff, member.UUID); len(ps) != 1 || ps[0]["expiration_time"] != nil {
 		t.Fatalf("permissions %v", ps)
+	}
+}
+
+// A PATCH that repeats a group's application in upper case is no move.
+func TestGroupApplicationRepeatedInAnyCase(t *testing.T) {
+	staff := env.NewStaff(t, "grp-case-staff", false)
+	app := atkApp(t, staff, "Case")
+	grp := atkGroup(t, staff, app, "Case group")
+	r := env.Do(t, "PATCH", "/api/groups/group/"+grp, map[string]any{"application": strings.ToUpper(app), "description": "same app"}, auth(staff)...)
+	if r.Status != http.StatusOK {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	other := atkApp(t, staff, "Other")
+	if r := env.Do(t, "PATCH", "/api/groups/group/"+grp, map[string]any{"application": other}, auth(staff)...); r.Status != http.StatusBadRequest {
+		t.Fatalf("a move: %d %s", r.Status, r.Body)
 	}
 }

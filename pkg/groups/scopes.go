@@ -127,6 +127,12 @@ func parseID(s string) (string, bool) {
 	return id.String(), true
 }
 
+// sameID reports whether s names id (a uuid, in any case).
+func sameID(s, id string) bool {
+	got, ok := parseID(strings.TrimSpace(s))
+	return ok && got == id
+}
+
 // Create makes an application (staff) or a group (staff, or an owner or
 // admin of its application) from in.
 func (s *Service) Create(ctx context.Context, caller *users.User, kind string, in ScopeInput) (View, error) {
@@ -363,7 +369,7 @@ func (s *Service) Update(ctx context.Context, caller *users.User, kind, id strin
 	if err != nil {
 		return nil, err
 	}
-	if in.Application != nil && kind == KindGroup && strings.TrimSpace(*in.Application) != it.Application {
+	if in.Application != nil && kind == KindGroup && !sameID(*in.Application, it.Application) {
 		return nil, httpapi.Invalid(map[string][]string{"application": {"A group cannot move to another application."}})
 	}
 	if kind == KindApplication && in.Application != nil {
