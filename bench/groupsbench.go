@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -188,26 +187,16 @@ func (st *stack) bulkGrants(ctx context.Context, app, group string, n int) error
 	return flush()
 }
 
-// onlyGroups measures the groups part on a stack of its own and puts it
-// into the existing results.
+// onlyGroups measures the groups part and puts it into the existing
+// results.
 func onlyGroups(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
-	var res Results
-	if b, err := os.ReadFile(inRoot(root, s.results)); err == nil {
-		if err := json.Unmarshal(b, &res); err != nil {
-			return fmt.Errorf("%s: %w", s.results, err)
+	return onlyPart(ctx, root, s, prices, memory, func(st *stack, res *Results) (err error) {
+		if res.Groups, err = st.groupsBench(ctx, 5000, 10); err != nil {
+			return err
 		}
-	}
-	logf("starting DynamoDB Local, the local SES and the API")
-	st, err := startStack(ctx, root)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	if res.Groups, err = st.groupsBench(ctx, 5000, 10); err != nil {
-		return err
-	}
-	res.Groups.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	return write(root, s, &res, prices, memory)
+		res.Groups.Measured = measuredNow()
+		return nil
+	})
 }
 
 // groupsReport is the report's section on groups.

@@ -119,7 +119,7 @@ func run(s settings) error {
 		if res.ListScale, err = listScale(ctx, root, max(s.listScale, 1), s.listScaleRuns); err != nil {
 			return err
 		}
-		res.ListScale.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+		res.ListScale.Measured = measuredNow()
 		return write(root, s, &res, prices, memory)
 	}
 	res := &Results{
@@ -218,7 +218,7 @@ func run(s settings) error {
 		defer close(listDone)
 		if s.listScale > 0 {
 			if res.ListScale, listErr = listScale(ctx, root, s.listScale, s.listScaleRuns); listErr == nil {
-				res.ListScale.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+				res.ListScale.Measured = measuredNow()
 				res.ListScale.Concurrent = s.importUsers > 0
 			}
 		}
@@ -228,7 +228,7 @@ func run(s settings) error {
 		if res.Import, err = st.importBench(ctx, s.importUsers, s.importBudget, prices, memory); err != nil {
 			return err
 		}
-		res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+		res.Import.Measured = measuredNow()
 		res.Import.Concurrent = s.listScale > 0
 	}
 	<-listDone
@@ -240,9 +240,10 @@ func run(s settings) error {
 	return write(root, s, res, prices, memory)
 }
 
-// onlyImport measures the import on a stack of its own and puts it into the
-// existing results.
-func onlyImport(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
+// onlyPart measures one part on a stack of its own with measure, which
+// puts it into the existing results (stamped with when it ran), and
+// rewrites both files.
+func onlyPart(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes, measure func(st *stack, res *Results) error) error {
 	var res Results
 	if b, err := os.ReadFile(inRoot(root, s.results)); err == nil {
 		if err := json.Unmarshal(b, &res); err != nil {
@@ -255,36 +256,38 @@ func onlyImport(ctx context.Context, root string, s settings, prices *Prices, me
 		return err
 	}
 	defer st.close()
-	logf("import: %d users through POST /api/users/import", s.importUsers)
-	if res.Import, err = st.importBench(ctx, s.importUsers, s.importBudget, prices, memory); err != nil {
+	if err := measure(st, &res); err != nil {
 		return err
 	}
-	res.Import.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
 	return write(root, s, &res, prices, memory)
 }
 
-// onlyStream measures the stream path on a stack of its own and puts it
-// into the existing results.
-func onlyStream(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
-	var res Results
-	if b, err := os.ReadFile(inRoot(root, s.results)); err == nil {
-		if err := json.Unmarshal(b, &res); err != nil {
-			return fmt.Errorf("%s: %w", s.results, err)
+// measuredNow is the stamp of a part measured now.
+func measuredNow() string { return time.Now().UTC().Format("2006-01-02 15:04 UTC") }
+
+// onlyImport measures the import and puts it into the existing results.
+func onlyImport(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
+	return onlyPart(ctx, root, s, prices, memory, func(st *stack, res *Results) (err error) {
+		logf("import: %d users through POST /api/users/import", s.importUsers)
+		if res.Import, err = st.importBench(ctx, s.importUsers, s.importBudget, prices, memory); err != nil {
+			return err
 		}
-	}
-	logf("starting DynamoDB Local, the local SES and the API")
-	st, err := startStack(ctx, root)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	logf("the stream path: 30 sign-ups, each timed to its mail")
-	if res.Stream, err = st.streamPath(ctx, 30); err != nil {
-		return err
-	}
-	st.streamTotals(res.Stream)
-	res.Stream.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	return write(root, s, &res, prices, memory)
+		res.Import.Measured = measuredNow()
+		return nil
+	})
+}
+
+// onlyStream measures the stream path and puts it into the existing results.
+func onlyStream(ctx context.Context, root string, s settings, prices *Prices, memory memorySizes) error {
+	return onlyPart(ctx, root, s, prices, memory, func(st *stack, res *Results) (err error) {
+		logf("the stream path: 30 sign-ups, each timed to its mail")
+		if res.Stream, err = st.streamPath(ctx, 30); err != nil {
+			return err
+		}
+		st.streamTotals(res.Stream)
+		res.Stream.Measured = measuredNow()
+		return nil
+	})
 }
 
 // write prices the results, holds them to the targets and writes both
