@@ -278,7 +278,7 @@ func (s *Service) grantItems(user string, sc grantOn, role string, expires *time
 		return nil, nil, err
 	}
 	items := []types.TransactWriteItem{s.put(m, "attribute_not_exists(pk)")}
-	items = append(items, s.check(scopeKey(sc.id), "attribute_exists(pk)"))
+	items = append(items, s.openCheck(sc.id, now))
 	if sc.kind == KindGroup {
 		n, err := marshal(g, mirrorKey(sc.app, user, sc.id))
 		if err != nil {
@@ -599,7 +599,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		{Update: &types.Update{TableName: aws.String(s.table), Key: grantsKey(user), UpdateExpression: aws.String(upd),
 			ConditionExpression:      aws.String("attribute_exists(#g)"),
 			ExpressionAttributeNames: map[string]string{"#g": grantAttr + it.ID, "#role": "role", "#exp": "expiration_time"}, ExpressionAttributeValues: vals}},
-		s.check(scopeKey(it.ID), "attribute_exists(pk)"),
+		s.openCheck(it.ID, s.now()),
 	}
 	if it.Kind == KindGroup {
 		n, err := marshal(g, mirrorKey(it.Application, user, it.ID))

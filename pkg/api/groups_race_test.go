@@ -1,0 +1,229 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/accounts/pkg/ddbtest"
+	"github.com/example/accounts/pkg/groups"
+	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/table"
+	"github.com/example/accounts/pkg/testenv"
+	"github.com/example/accounts/pkg/users"
+)
+
+// Membership under concurrency (issue 10): the cascade against add_user,
+// the last owner, and the grant limit with expired grants. The cascade
+// runs here from its own groups.Service over a wrapped client (the
+// stream's, with a fault injected), on the suite's DynamoDB Local.
+
+// afterScopeRead runs then once, right after the n-th Query of scope's
+// partition has returned (the cascade's reads: 1 its decision, 2 the read
+// under its mark, 3 for an application with groups the read after the
+// groups' marks).
+type afterScopeRead struct {
+	table.DB
+	scope string
+	n     int
+	then  func()
+
+	mu    sync.Mutex
+	reads int
+}
+
+func (w *afterScopeRead) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := w.DB.Query(ctx, in, opts...)
+	if pk, _ := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); pk != nil && pk.Value == "SCOPE#"+w.scope {
+		w.mu.Lock()
+		w.reads++
+		fire := w.reads == w.n
+		w.mu.Unlock()
+		if fire {
+			w.then()
+		}
+	}
+	return out, err
+}
+
+// quiet is the log of the services the tests build.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// scopeGone reports whether nothing in the table names id any more.
+func scopeGone(t *testing.T, id string) bool {
+	t.Helper()
+	return len(scanFor(t, id)) == 0
+}
+
+// holds reports whether user holds a grant on scope, both sides.
+func holds(t *testing.T, user, scope string) (scopeSide, userSide bool) {
+	t.Helper()
+	return getItem(t, "SCOPE#"+scope, "M#"+user) != nil, getItem(t, "GRANTS#"+user, "GRANTS")["g_"+scope] != nil
+}
+
+// TestCascadeRaceAddUser: an add_user committing while the cascade closes
+// a scope its last member left, at each of the cascade's reads. Before
+// the mark (read 1) the newcomer is in and the scope stays with them;
+// after it the add_user is a 404 and the scope goes whole. Never a
+// newcomer's grant deleted with a scope they never left.
+func TestCascadeRaceAddUser(t *testing.T) {
+	staff := env.NewStaff(t, "racestaff", false)
+	for _, tc := range []struct {
+		desc string
+		// into: the scope the newcomer is added to; watched: the scope
+		// whose reads are counted; n: after which read.
+		kind  string
+		group bool // the newcomer joins a group of the closing application
+		n     int
+		stays bool
+	}{
+		{"case=application, add_user after the decision's read: it stays", groups.KindApplication, false, 1, true},
+		{"case=application, add_user after the mark: refused, it goes", groups.KindApplication, false, 2, false},
+		{"case=group, add_user after the decision's read: it stays", groups.KindGroup, false, 1, true},
+		{"case=group, add_user after the mark: refused, it goes", groups.KindGroup, false, 2, false},
+		{"case=application, its group's add_user after the decision's read: it stays", groups.KindApplication, true, 1, true},
+		{"case=application, its group's add_user after the application's mark: it stays", groups.KindApplication, true, 2, true},
+		{"case=application, its group's add_user after the groups' marks: refused, both go", groups.KindApplication, true, 3, false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			alone, newcomer, other := env.NewUser(t, "racealone"), env.NewUser(t, "racenew"), env.NewUser(t, "raceother")
+			app := scopeID(t, staff, groups.KindApplication, map[string]any{"name": "race app"})
+			closing, into := app, app
+			switch {
+			case tc.kind == groups.KindGroup:
+				// The application stays (other is in it); the group closes.
+				addUser(t, staff, groups.KindApplication, app, other, "member")
+				closing = scopeID(t, staff, groups.KindGroup, map[string]any{"name": "race group", "application": app})
+				into = closing
+				addUser(t, staff, groups.KindGroup, closing, alone, "owner")
+			case tc.group:
+				addUser(t, staff, groups.KindApplication, app, alone, "owner")
+				into = scopeID(t, staff, groups.KindGroup, map[string]any{"name": "empty group", "application": app})
+			default:
+				addUser(t, staff, groups.KindApplication, app, alone, "owner")
+			}
+			intoKind := tc.kind
+			if tc.group {
+				intoKind = groups.KindGroup
+			}
+			var added *testenv.Resp
+			db := &afterScopeRead{DB: env.DB, scope: closing, n: tc.n, then: func() {
+				added = as(t, staff, "POST", scopePath(intoKind, into)+"/add_user", map[string]any{"user": newcomer.UUID, "role": "member"})
+			}}
+			cascade := groups.New(db, env.Config.TableName, nil, quiet)
+			if err := cascade.RemoveUser(context.Background(), alone.UUID); err != nil {
+				t.Fatal(err)
+			}
+			env.Drain(t)
+			if added == nil {
+				t.Fatalf("the add_user was never injected (%d reads of the scope)", db.reads)
+			}
+			scopeSide, userSide := holds(t, newcomer.UUID, into)
+			if tc.stays {
+				if added.Status != http.StatusCreated {
+					t.Fatalf("add_user: %d %s", added.Status, added.Body)
+				}
+				if r := as(t, newcomer, "GET", scopePath(tc.kind, closing), nil); r.Status != 200 {
+					t.Errorf("the scope the newcomer joined is gone: %d %s", r.Status, r.Body)
+				}
+				if !scopeSide || !userSide {
+					t.Errorf("the newcomer's grant was purged (scope side %v, user side %v)", scopeSide, userSide)
+				}
+				if r := as(t, newcomer, "GET", scopePath(intoKind, into)+"/list_users", nil); r.Header.Get("X-Result-Count") != "1" {
+					t.Errorf("the scope's members: %s %s", r.Header.Get("X-Result-Count"), r.Body)
+				}
+				if held := getItem(t, "SCOPE#"+closing, "#SCOPE"); held["closing"] != nil {
+					t.Errorf("the scope is left marked: %v", flatten(held))
+				}
+			} else {
+				if added.Status != http.StatusNotFound {
+					t.Fatalf("add_user to a scope being closed: %d %s", added.Status, added.Body)
+				}
+				for _, id := range []string{closing, into} {
+					if !scopeGone(t, id) {
+						t.Errorf("%s is still named: %v", id, scanFor(t, id))
+					}
+				}
+				if scopeSide || userSide {
+					t.Errorf("a refused add_user left a grant (scope side %v, user side %v)", scopeSide, userSide)
+				}
+			}
+			if s, u := holds(t, alone.UUID, closing); s || u {
+				t.Errorf("the deleted user's grant stays (scope side %v, user side %v)", s, u)
+			}
+		})
+	}
+}
+
+// TestCascadeRaceConcurrent: the cascade and an add_user to the closing
+// scope (or to a group of the closing application) at once, many times,
+// on DynamoDB's conflict rule (the ddbtest double in front of DynamoDB
+// Local, both services behind it). Whatever the order: either the
+// add_user succeeded and the newcomer is in a scope that stays, or it was
+// a 404 and nothing of the scope remains.
+func TestCascadeRaceConcurrent(t *testing.T) {
+	staff := env.NewStaff(t, "racecstaff", false)
+	caller := &users.User{UUID: staff.UUID, IsStaff: true, Username: "racecstaff"}
+	dbl := ddbtest.New(env.DB, 5*time.Millisecond)
+	cascade := groups.New(dbl, env.Config.TableName, nil, quiet)
+	adder := groups.New(dbl, env.Config.TableName, env.API.Users, quiet)
+	outcomes := map[string]int{}
+	for round := range 16 {
+		alone, newcomer := env.NewUser(t, "racecalone"), env.NewUser(t, "racecnew")
+		app := scopeID(t, staff, groups.KindApplication, map[string]any{"name": "race app"})
+		addUser(t, staff, groups.KindApplication, app, alone, "owner")
+		into, kind := app, groups.KindApplication
+		if round%2 == 1 {
+			into, kind = scopeID(t, staff, groups.KindGroup, map[string]any{"name": "race group", "application": app}), groups.KindGroup
+		}
+		var (
+			wg          sync.WaitGroup
+			cascadeErr  error
+			addErr      error
+			delay       = time.Duration(rand.IntN(80)) * time.Millisecond
+			cascadeWait = time.Duration(rand.IntN(25)) * time.Millisecond
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			time.Sleep(cascadeWait)
+			cascadeErr = cascade.RemoveUser(context.Background(), alone.UUID)
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(delay)
+			_, addErr = adder.AddUser(context.Background(), caller, kind, into, groups.MemberInput{User: newcomer.UUID, Role: "member"})
+		}()
+		wg.Wait()
+		if cascadeErr != nil {
+			t.Fatalf("round %d: the cascade: %v", round, cascadeErr)
+		}
+		env.Drain(t)
+		scopeSide, userSide := holds(t, newcomer.UUID, into)
+		var he *httpapi.Error
+		switch {
+		case addErr == nil:
+			outcomes["joined"]++
+			if getItem(t, "SCOPE#"+app, "#SCOPE") == nil || getItem(t, "SCOPE#"+into, "#SCOPE") == nil || !scopeSide || !userSide {
+				t.Errorf("round %d: the newcomer joined, yet the scope or their grant is gone (grant: scope side %v, user side %v)", round, scopeSide, userSide)
+			}
+		case errors.As(addErr, &he) && he.Status == http.StatusNotFound:
+			outcomes["refused"]++
+			if !scopeGone(t, app) || !scopeGone(t, into) || scopeSide || userSide {
+				t.Errorf("round %d: add_user refused, yet something stays: %v %v", round, scanFor(t, app), scanFor(t, into))
+			}
+		default:
+			t.Fatalf("round %d: add_user: %v", round, addErr)
+		}
+	}
+	t.Logf("outcomes %v; double: %+v", outcomes, dbl.Stats())
+}
