@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,4 +227,149 @@ func TestCascadeRaceConcurrent(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes %v; double: %+v", outcomes, dbl.Stats())
+}
+
+// TestLastOwner: the last owner of a scope others are in cannot leave or
+// be demoted or removed (409 naming what to do), except by staff; with
+// another owner, or alone in it, they can.
+func TestLastOwner(t *testing.T) {
+	f := newGroupFixture(t) // f.owner is the application's only owner; admin and member are in it
+	app := scopePath(groups.KindApplication, f.app)
+	refused := func(t *testing.T, r *testenv.Resp, what string) {
+		t.Helper()
+		if r.Status != http.StatusConflict || r.Str("error") != "conflict" || !strings.Contains(r.Str("error_description"), "make another member an owner first") {
+			t.Errorf("%s: %d %s", what, r.Status, r.Body)
+		}
+	}
+	refused(t, as(t, f.owner, "POST", app+"/delete_user", map[string]any{"user": f.owner.UUID}), "the last owner leaves")
+	refused(t, as(t, f.owner, "POST", app+"/update_user", map[string]any{"user": f.owner.UUID, "role": "admin"}), "the last owner demotes themselves")
+	if s, u := holds(t, f.owner.UUID, f.app); !s || !u {
+		t.Fatalf("a refused change ended the grant (scope side %v, user side %v)", s, u)
+	}
+	if r := as(t, f.owner, "GET", app+"/list_users?role=owner", nil); r.Header.Get("X-Result-Count") != "1" {
+		t.Errorf("owners after the refusals: %s %s", r.Header.Get("X-Result-Count"), r.Body)
+	}
+	// An expired owner grant is no other owner.
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if r := as(t, f.owner, "POST", app+"/update_user", map[string]any{"user": f.admin.UUID, "role": "owner", "expiration_time": exp.Format(time.RFC3339)}); r.Status != 200 {
+		t.Fatalf("make the admin an owner for an hour: %d %s", r.Status, r.Body)
+	}
+	svc := env.API.Groups
+	svc.Now = func() time.Time { return exp.Add(time.Second) }
+	refused(t, as(t, f.owner, "POST", app+"/delete_user", map[string]any{"user": f.owner.UUID}), "the last active owner leaves")
+	svc.Now = time.Now
+	// With another owner, the first may go.
+	if r := as(t, f.owner, "POST", app+"/update_user", map[string]any{"user": f.admin.UUID, "role": "owner"}); r.Status != 200 {
+		t.Fatalf("a second owner: %d %s", r.Status, r.Body)
+	}
+	if r := as(t, f.owner, "POST", app+"/update_user", map[string]any{"user": f.owner.UUID, "role": "member"}); r.Status != 200 || r.Str("role_name") != "member" {
+		t.Errorf("an owner demotes themselves beside another: %d %s", r.Status, r.Body)
+	}
+	refused(t, as(t, f.admin, "POST", app+"/delete_user", map[string]any{"user": f.admin.UUID}), "the new last owner leaves")
+	// Staff still do anything: remove the last owner.
+	if r := as(t, f.staff, "POST", app+"/delete_user", map[string]any{"user": f.admin.UUID}); r.Status != 204 {
+		t.Errorf("staff remove the last owner: %d %s", r.Status, r.Body)
+	}
+	// Alone in a scope, its owner may leave.
+	solo := scopeID(t, f.staff, groups.KindGroup, map[string]any{"name": "solo", "application": f.app})
+	addUser(t, f.staff, groups.KindGroup, solo, f.plain, "owner")
+	if r := as(t, f.plain, "POST", scopePath(groups.KindGroup, solo)+"/delete_user", map[string]any{"user": f.plain.UUID}); r.Status != 204 {
+		t.Errorf("the only member (an owner) leaves: %d %s", r.Status, r.Body)
+	}
+	// A group's last owner, removed by an owner of its application (not
+	// staff): refused too, the group keeps an owner of its own.
+	grp := scopeID(t, f.staff, groups.KindGroup, map[string]any{"name": "owned", "application": f.app})
+	addUser(t, f.staff, groups.KindGroup, grp, f.plain, "owner")
+	addUser(t, f.staff, groups.KindGroup, grp, f.member, "member")
+	addUser(t, f.staff, groups.KindApplication, f.app, f.plain, "owner")
+	refused(t, as(t, f.plain, "POST", scopePath(groups.KindGroup, grp)+"/delete_user", map[string]any{"user": f.plain.UUID}), "a group's last owner leaves")
+}
+
+// TestLastOwnerConcurrent: the two owners of a scope with a member leave,
+// or one leaves while the other demotes themselves, at once: exactly one
+// succeeds, and an owner remains.
+func TestLastOwnerConcurrent(t *testing.T) {
+	staff := env.NewStaff(t, "ownstaff", false)
+	for _, how := range []string{"both leave", "one leaves, one demotes"} {
+		t.Run("case="+how, func(t *testing.T) {
+			for round := range 6 {
+				a, b, m := env.NewUser(t, "owna"), env.NewUser(t, "ownb"), env.NewUser(t, "ownm")
+				app := scopeID(t, staff, groups.KindApplication, map[string]any{"name": "two owners"})
+				addUser(t, staff, groups.KindApplication, app, a, "owner")
+				addUser(t, staff, groups.KindApplication, app, b, "owner")
+				addUser(t, staff, groups.KindApplication, app, m, "member")
+				path := scopePath(groups.KindApplication, app)
+				statuses := atOnce(2, func(i int) int {
+					u := []testenv.User{a, b}[i]
+					if i == 1 && how != "both leave" {
+						return env.Do(t, "POST", path+"/update_user", map[string]any{"user": u.UUID, "role": "member"}, "Authorization", testenv.Token(u.Token)).Status
+					}
+					return env.Do(t, "POST", path+"/delete_user", map[string]any{"user": u.UUID}, "Authorization", testenv.Token(u.Token)).Status
+				})
+				if statuses[http.StatusConflict] != 1 || statuses[http.StatusNoContent]+statuses[http.StatusOK] != 1 {
+					t.Errorf("round %d: statuses %v", round, statuses)
+				}
+				if r := as(t, m, "GET", path+"/list_users?role=owner", nil); r.Header.Get("X-Result-Count") != "1" {
+					t.Errorf("round %d: owners left: %s %s", round, r.Header.Get("X-Result-Count"), r.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestGrantLimitExpired: a user at the 500-grant limit some of whose
+// grants are expired gets the new one (the expired ones are dropped in
+// the same transaction, both sides); with none expired it is still a
+// 400; two adds at once with room for one after the drop: exactly one.
+func TestGrantLimitExpired(t *testing.T) {
+	f := newGroupFixture(t)
+	svc := env.API.Groups
+	defer func() { svc.Now = time.Now }()
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	// plain holds two grants expiring in an hour (the application and its
+	// group) and, by the count, 498 more.
+	for _, sc := range [][2]string{{groups.KindApplication, f.app}, {groups.KindGroup, f.group}} {
+		if r := as(t, f.owner, "POST", scopePath(sc[0], sc[1])+"/add_user", map[string]any{"user": f.plain.UUID, "role": "member", "expiration_time": exp.Format(time.RFC3339)}); r.Status != 201 {
+			t.Fatalf("add_user: %d %s", r.Status, r.Body)
+		}
+	}
+	setN(t, "GRANTS#"+f.plain.UUID, "GRANTS", "n", groups.MaxGrantsPerUser)
+	other := scopeID(t, f.owner, groups.KindGroup, map[string]any{"name": "another", "application": f.app})
+	third := scopeID(t, f.owner, groups.KindGroup, map[string]any{"name": "a third", "application": f.app})
+	add := func(scope string) *testenv.Resp {
+		return as(t, f.owner, "POST", scopePath(groups.KindGroup, scope)+"/add_user", map[string]any{"user": f.plain.UUID, "role": "member"})
+	}
+	if r := add(other); r.Status != 400 || !strings.Contains(r.Str("error_description"), "at most 500 role grants") {
+		t.Fatalf("at the limit, none expired: %d %s", r.Status, r.Body)
+	}
+	svc.Now = func() time.Time { return exp.Add(time.Second) }
+	if r := add(other); r.Status != 201 {
+		t.Fatalf("at the limit, two expired: %d %s", r.Status, r.Body)
+	}
+	g := getItem(t, "GRANTS#"+f.plain.UUID, "GRANTS")
+	if n := g["n"].(*types.AttributeValueMemberN).Value; n != "499" {
+		t.Errorf("the count after dropping two and adding one: %s", n)
+	}
+	for _, k := range [][2]string{{"SCOPE#" + f.app, "M#" + f.plain.UUID}, {"SCOPE#" + f.group, "M#" + f.plain.UUID}, {"SCOPE#" + f.app, "N#" + f.plain.UUID + "#" + f.group}} {
+		if getItem(t, k[0], k[1]) != nil {
+			t.Errorf("the expired grant's %v stays", k)
+		}
+	}
+	if g["g_"+f.app] != nil || g["g_"+f.group] != nil || g["g_"+other] == nil {
+		t.Errorf("the user's side: %v", flatten(g))
+	}
+	// Exactly at the limit again with one expired grant; two adds at once.
+	if r := as(t, f.owner, "POST", scopePath(groups.KindApplication, f.app)+"/add_user", map[string]any{"user": f.plain.UUID, "role": "member", "expiration_time": exp.Add(time.Hour).Format(time.RFC3339)}); r.Status != 201 {
+		t.Fatalf("add_user: %d %s", r.Status, r.Body)
+	}
+	setN(t, "GRANTS#"+f.plain.UUID, "GRANTS", "n", groups.MaxGrantsPerUser)
+	svc.Now = func() time.Time { return exp.Add(time.Hour + time.Second) }
+	fourth := scopeID(t, f.owner, groups.KindGroup, map[string]any{"name": "a fourth", "application": f.app})
+	statuses := atOnce(2, func(i int) int { return add([]string{third, fourth}[i]).Status })
+	if statuses[201] != 1 || statuses[400] != 1 {
+		t.Errorf("two adds with room for one: %v", statuses)
+	}
+	if n := getItem(t, "GRANTS#"+f.plain.UUID, "GRANTS")["n"].(*types.AttributeValueMemberN).Value; n != "500" {
+		t.Errorf("the count after the two adds: %s", n)
+	}
 }
