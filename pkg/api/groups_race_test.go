@@ -37,6 +37,9 @@ type afterScopeRead struct {
 	scope string
 	n     int
 	then  func()
+	// fail, when set, is the n-th read's error instead (a cascade that
+	// dies there).
+	fail error
 
 	mu    sync.Mutex
 	reads int
@@ -49,6 +52,9 @@ func (w *afterScopeRead) Query(ctx context.Context, in *dynamodb.QueryInput, opt
 		w.reads++
 		fire := w.reads == w.n
 		w.mu.Unlock()
+		if fire && w.fail != nil {
+			return nil, w.fail
+		}
 		if fire {
 			w.then()
 		}
@@ -162,6 +168,49 @@ func TestCascadeRaceAddUser(t *testing.T) {
 				t.Errorf("the deleted user's grant stays (scope side %v, user side %v)", s, u)
 			}
 		})
+	}
+}
+
+// TestCascadeRedelivered: a cascade that dies under its mark leaves the
+// scope refusing new members; the record's redelivery resumes its own
+// mark and deletes the scope. A mark nobody resumes ends by itself
+// (closing_until): add_user works again after it.
+func TestCascadeRedelivered(t *testing.T) {
+	staff := env.NewStaff(t, "redelstaff", false)
+	for _, resumed := range []bool{true, false} {
+		alone, newcomer := env.NewUser(t, "redelalone"), env.NewUser(t, "redelnew")
+		app := scopeID(t, staff, groups.KindApplication, map[string]any{"name": "dies under its mark"})
+		addUser(t, staff, groups.KindApplication, app, alone, "owner")
+		dies := &afterScopeRead{DB: env.DB, scope: app, n: 2, fail: errors.New("the cascade's function timed out")}
+		if err := groups.New(dies, env.Config.TableName, nil, quiet).RemoveUser(context.Background(), alone.UUID); err == nil {
+			t.Fatal("the injected failure did not fail the cascade")
+		}
+		if held := getItem(t, "SCOPE#"+app, "#SCOPE"); held == nil || held["closing"] == nil {
+			t.Fatalf("the scope is not marked: %v", held)
+		}
+		add := func() *testenv.Resp {
+			return as(t, staff, "POST", scopePath(groups.KindApplication, app)+"/add_user", map[string]any{"user": newcomer.UUID, "role": "member"})
+		}
+		if r := add(); r.Status != http.StatusNotFound {
+			t.Errorf("add_user to a marked scope: %d %s", r.Status, r.Body)
+		}
+		if resumed {
+			if err := groups.New(env.DB, env.Config.TableName, nil, quiet).RemoveUser(context.Background(), alone.UUID); err != nil {
+				t.Fatal(err)
+			}
+			env.Drain(t)
+			if !scopeGone(t, app) {
+				t.Errorf("the redelivered cascade left %v", scanFor(t, app))
+			}
+			continue
+		}
+		svc := env.API.Groups
+		svc.Now = func() time.Time { return time.Now().Add(3 * time.Minute) }
+		r := add()
+		svc.Now = time.Now
+		if r.Status != http.StatusCreated {
+			t.Errorf("add_user once the mark has ended: %d %s", r.Status, r.Body)
+		}
 	}
 }
 
