@@ -327,7 +327,9 @@ func TestMembershipBudgets(t *testing.T) {
 			return as(t, f.admin, "POST", scopePath(groups.KindGroup, f.group)+"/add_user", map[string]any{"user": f.plain.UUID, "role": "member"})
 		}, 201},
 		{"GET /api/users/me with grants", 2, 0, func() *testenv.Resp { return as(t, f.plain, "GET", "/api/users/me", nil) }, 200},
-		{"list_users page", 2, 0, func() *testenv.Resp { return as(t, f.member, "GET", scopePath(groups.KindApplication, f.app)+"/list_users", nil) }, 200},
+		{"list_users page", 2, 0, func() *testenv.Resp {
+			return as(t, f.member, "GET", scopePath(groups.KindApplication, f.app)+"/list_users", nil)
+		}, 200},
 		{"list_users of a group by its application's owner", 2, 0, func() *testenv.Resp {
 			return as(t, f.owner, "GET", scopePath(groups.KindGroup, f.group)+"/list_users", nil)
 		}, 200},
