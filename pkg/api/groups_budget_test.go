@@ -39,20 +39,21 @@ func TestScopePagesInTwoRequests(t *testing.T) {
 		hdr         []string
 		path        string
 		count       string
-		n           int  // entries on the page
+		n           int  // entries on the page (GET /api/users shows users, and only 3 of the 5,000 exist)
 		wantsMember bool // the member's own row is on the page (read beside their authentication)
 	}{
 		{"staff: list_users page 1", tokenOf(f.staff), grp + "?page_size=10", "5000", 10, true},
 		{"staff: list_users deep page", tokenOf(f.staff), grp + "?page=100&page_size=50", "5000", 50, false},
 		{"staff: list_users with role", tokenOf(f.staff), grp + "?role=member&page=3&page_size=40", "5000", 40, false},
-		{"staff: project_uuid page", tokenOf(f.staff), "/api/users?project_uuid=" + f.group + "&page_size=10", "5000", 10, true},
-		{"staff: customer_uuid page", tokenOf(f.staff), "/api/users?customer_uuid=" + f.app + "&page=50&page_size=20", "5001", 20, false},
+		{"staff: project_uuid page", tokenOf(f.staff), "/api/users?project_uuid=" + f.group + "&page_size=10", "5000", 3, true},
+		{"staff: customer_uuid page", tokenOf(f.staff), "/api/users?customer_uuid=" + f.app + "&page=50&page_size=20", "5001", 0, false},
 		{"member (token): list_users page 1, their own row on it", tokenOf(f.member), grp, "5000", 10, true},
-		{"member (token): project_uuid deep page", tokenOf(f.member), "/api/users?project_uuid=" + f.group + "&page=200&page_size=25", "5000", 25, false},
+		{"member (token): project_uuid deep page", tokenOf(f.member), "/api/users?project_uuid=" + f.group + "&page=200&page_size=25", "5000", 0, false},
+		{"member (token): customer_uuid page 1", tokenOf(f.member), "/api/users?customer_uuid=" + f.app, "5001", 4, true},
 		{"member (Api-Key): list_users page 1", memberKey, grp, "5000", 10, true},
 		{"member (Api-Key): list_users deep page with role", memberKey, grp + "?role=member&page=99&page_size=50", "5000", 50, false},
-		{"member (Api-Key): project_uuid page", memberKey, "/api/users?project_uuid=" + f.group, "5000", 10, true},
-		{"member (Api-Key): customer_uuid page", memberKey, "/api/users?customer_uuid=" + f.app + "&project_roles=member&page=3", "5000", 10, false},
+		{"member (Api-Key): project_uuid page", memberKey, "/api/users?project_uuid=" + f.group, "5000", 3, true},
+		{"member (Api-Key): customer_uuid page", memberKey, "/api/users?customer_uuid=" + f.app + "&project_roles=member&page=3", "5000", 0, false},
 		{"application admin, not in the group (token): list_users", tokenOf(f.admin), grp + "?page=7&page_size=50", "5000", 50, false},
 		{"application admin, not in the group (Api-Key): list_users", adminKey, grp, "5000", 10, true},
 	} {
