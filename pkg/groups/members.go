@@ -257,8 +257,8 @@ func (s *Service) selected(grants []*grantItem, q MemberQuery) []string {
 // authorization authenticates: the users q selects (Members), in uuid
 // order, with their permissions. Two requests: the Query of the scope
 // first, then the authentication reading the page's users and their
-// grants in its own request (users.AuthenticateAlong; up to 49 users with
-// a token, 48 with an API key; more take a BatchGetItem per 50). Whether
+// grants in its own request (users.AuthenticateAlong; up to 49 users, more
+// take a BatchGetItem per 50). Whether
 // the caller may see the scope is decided after, from the Query: one who
 // may not gets an empty page and nothing of what was read.
 func (s *Service) MemberPage(ctx context.Context, authorization string, q MemberQuery, page, size int) ([]*users.User, map[string][]Permission, int, error) {
