@@ -330,8 +330,9 @@ func (h *Handler) sendMail(ctx context.Context, pk, sk string, rec events.Dynamo
 	return nil
 }
 
-// mailFailed records a failed send on the mail's item and its user's.
-// Errors here are logged: the record fails anyway and is retried.
+// mailFailed records a failed send on the mail's item, and, when the mail
+// is given up (state "failed"), on its user's. Errors here are logged: the
+// record fails anyway and is retried.
 func (h *Handler) mailFailed(ctx context.Context, key map[string]types.AttributeValue, om users.OutboxMail, cause error, state string) {
 	reason := cause.Error()
 	if len(reason) > 300 {
@@ -345,6 +346,9 @@ func (h *Handler) mailFailed(ctx context.Context, key map[string]types.Attribute
 		ExpressionAttributeValues: map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: state}, ":why": &types.AttributeValueMemberS{Value: reason}}})
 	if err != nil && !condFailed(err) {
 		h.logger(ctx).ErrorContext(ctx, "recording a mail failure failed", "user", om.User, "cause", err.Error())
+	}
+	if state != "failed" {
+		return // the user's item changes once, when the mail is given up
 	}
 	// On the user's item, only while it exists (no write resurrects a
 	// user), and without hiding a bounce or complaint.
