@@ -1,0 +1,363 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/example/accounts/pkg/testenv"
+)
+
+// Attacks on eContext's user routes (issue 10): POST /api/users/user and
+// GET/PATCH/DELETE /api/users/user/{uuid}.
+
+// atkECCreate sends an eContext create for a fresh address with body's
+// other fields; it returns the answer and the address.
+func atkECCreate(t testing.TB, hdr []string, body map[string]any) (*testenv.Resp, string) {
+	t.Helper()
+	email := testenv.Email("atkec")
+	b := map[string]any{"email": email, "password": testenv.DefaultPassword}
+	for k, v := range body {
+		b[k] = v
+	}
+	return env.Do(t, "POST", "/api/users/user", b, hdr...), email
+}
+
+// atkContractError checks a refusal carries the contract's error body
+// (not eContext's envelope) with code.
+func atkContractError(t testing.TB, r *testenv.Resp, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	m := r.JSON()
+	if m["error"] != code || m["error_description"] == nil || m["econtext"] != nil {
+		t.Fatalf("not the contract's %s body: %s", code, r.Body)
+	}
+}
+
+// Who may create into which scope: an owner or admin of one application
+// reaches neither another application nor a group of another application;
+// a group's owner does not reach its application; a member reaches nothing.
+func TestAttackEContextCreateIntoForeignScopes(t *testing.T) {
+	staff := env.NewStaff(t, "atkecstaff", false)
+	support := env.NewStaff(t, "atkecsupport", true)
+	appA, appB := atkApp(t, staff, "Atk EC A"), atkApp(t, staff, "Atk EC B")
+	grpA, grpB := atkGroup(t, staff, appA, "Atk EC GA"), atkGroup(t, staff, appB, "Atk EC GB")
+	ownerA, adminA, memberA, grpOwner := quickUser(t, "atkecownA"), quickUser(t, "atkecadmA"), quickUser(t, "atkecmemA"), quickUser(t, "atkecgown")
+	atkGrant(t, staff, "application", appA, ownerA.UUID, "owner")
+	atkGrant(t, staff, "application", appA, adminA.UUID, "admin")
+	atkGrant(t, staff, "application", appA, memberA.UUID, "member")
+	atkGrant(t, staff, "group", grpA, grpOwner.UUID, "owner")
+
+	for _, tc := range []struct {
+		desc   string
+		caller testenv.User
+		body   map[string]any
+		want   int
+	}{
+		{"an owner of A naming B", ownerA, map[string]any{"applications": []string{appB}}, 400},
+		{"an owner of A naming a group of B", ownerA, map[string]any{"groups": []string{grpB}}, 400},
+		{"an admin of A naming a group of B beside A", adminA, map[string]any{"applications": []string{appA}, "groups": []string{grpB}}, 400},
+		{"a member of A naming A", memberA, map[string]any{"applications": []string{appA}}, 400},
+		{"a member of A naming a group of A", memberA, map[string]any{"groups": []string{grpA}}, 400},
+		{"a group's owner naming its application", grpOwner, map[string]any{"applications": []string{appA}}, 400},
+		{"an owner of A naming B's id in another case", ownerA, map[string]any{"applications": []string{strings.ToUpper(appB)}}, 400},
+		{"an owner of A naming A twice and B once", ownerA, map[string]any{"applications": []string{appA, strings.ToUpper(appA), appB}}, 400},
+		{"an owner of A naming B's group as an application", ownerA, map[string]any{"applications": []string{grpB}}, 400},
+		{"support naming A", support, map[string]any{"applications": []string{appA}}, 403},
+		{"an owner of A naming nothing", ownerA, map[string]any{}, 403},
+		{"an owner of A naming empty lists", ownerA, map[string]any{"applications": []string{}, "groups": []string{}}, 403},
+	} {
+		t.Run("case="+tc.desc+" is refused and writes nothing", func(t *testing.T) {
+			r, email := atkECCreate(t, auth(tc.caller), tc.body)
+			code := "bad_request"
+			if tc.want == 403 {
+				code = "forbidden"
+			}
+			atkContractError(t, r, tc.want, code)
+			if claimHolder(t, "EMAIL#"+email) != "" {
+				t.Error("the refused create claimed the address")
+			}
+		})
+	}
+
+	t.Run("case=an owner of A creates into A and its group, as members only", func(t *testing.T) {
+		r, _ := atkECCreate(t, auth(ownerA), map[string]any{"applications": []string{appA}, "groups": []string{grpA}})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		u := ecUser(t, r)
+		if u["status"] != "UNVERIFIED" {
+			t.Errorf("status %v", u["status"])
+		}
+		for _, p := range atkPerms(t, staff, u["id"].(string)) {
+			if p["role_name"] != "member" {
+				t.Errorf("the created account holds %v", p)
+			}
+		}
+		if it := userItem(t, u["id"].(string)); attr(it, "is_staff") == "true" || attr(it, "is_support") == "true" {
+			t.Errorf("the created account is staff or support: %v", it)
+		}
+	})
+
+	t.Run("case=the group's owner creates into the group alone", func(t *testing.T) {
+		r, _ := atkECCreate(t, auth(grpOwner), map[string]any{"groups": []string{grpA}})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// Fields a create or a PATCH must not take: staff flags, hashes, ids,
+// dates, status, memberships on PATCH, in any case of their names.
+func TestAttackEContextMassAssignment(t *testing.T) {
+	staff := env.NewStaff(t, "atkecmastaff", false)
+	for _, extra := range []map[string]any{
+		{"is_staff": true}, {"is_support": true}, {"is_active": true}, {"status": "ENABLED"}, {"Status": "ENABLED"},
+		{"password_hash": "x"}, {"registration_method": "admin"}, {"cred_epoch": 9}, {"role": "owner"},
+		{"username": "chosen"}, // read-only: ignored (the username is the email)
+		{"id": "00000000-0000-4000-8000-000000000000", "created_at": "2000-01-01 00:00:00.000000+00:00"},
+	} {
+		t.Run(fmt.Sprintf("case=create with %v", extra), func(t *testing.T) {
+			for _, hdr := range [][]string{nil, auth(staff)} {
+				r, email := atkECCreate(t, hdr, extra)
+				if r.Status == http.StatusCreated {
+					u := ecUser(t, r)
+					_, ignored := extra["id"]
+					if _, un := extra["username"]; !un && !ignored {
+						t.Fatalf("accepted: %s", r.Body)
+					}
+					if u["status"] != "UNVERIFIED" || u["username"] != email || u["id"] == "00000000-0000-4000-8000-000000000000" || strings.HasPrefix(u["created_at"].(string), "2000") {
+						t.Fatalf("a read-only field was taken: %v", u)
+					}
+					it := userItem(t, u["id"].(string))
+					if attr(it, "is_staff") == "true" || attr(it, "status") != "UNVERIFIED" {
+						t.Fatalf("stored %v", it)
+					}
+					continue
+				}
+				atkContractError(t, r, http.StatusBadRequest, "bad_request")
+				if claimHolder(t, "EMAIL#"+email) != "" {
+					t.Error("the refused create claimed the address")
+				}
+			}
+		})
+	}
+
+	u := quickUser(t, "atkecmau")
+	path := "/api/users/user/" + u.UUID
+	for _, body := range []map[string]any{
+		{"is_staff": true}, {"IS_STAFF": true}, {"status": "ENABLED", "is_active": true}, {"password_hash": "x"},
+		{"applications": []string{}}, {"groups": []string{}}, {"Groups": []string{}}, {"password": "another-Password-99"},
+		{"email": strings.ToUpper(u.Email)}, {"email": testenv.Email("atkecmanew")}, {"status": "DISABLED"},
+		{"registration_method": "admin"}, {"permissions": []any{}},
+	} {
+		t.Run(fmt.Sprintf("case=self PATCH with %v changes nothing", body), func(t *testing.T) {
+			before := userItem(t, u.UUID)
+			r := env.Do(t, "PATCH", path, body, auth(u)...)
+			if r.Status != http.StatusBadRequest && r.Status != http.StatusForbidden {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			if r.JSON()["error"] == nil {
+				t.Fatalf("no contract error body: %s", r.Body)
+			}
+			if attr(userItem(t, u.UUID), "version") != attr(before, "version") {
+				t.Error("the refused PATCH changed the user")
+			}
+		})
+	}
+
+	t.Run("case=read-only fields sent back on PATCH are ignored", func(t *testing.T) {
+		r := env.Do(t, "PATCH", path, map[string]any{"id": staff.UUID, "username": "someone", "href": "x", "created_at": "2000-01-01 00:00:00.000000+00:00",
+			"modified_at": "x", "apikeys": []any{map[string]any{"key": "forged"}}, "name": "Echo"}, auth(u)...)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		got := ecUser(t, r)
+		if got["id"] != u.UUID || got["username"] != u.Email || strings.HasPrefix(got["created_at"].(string), "2000") || len(got["apikeys"].([]any)) != 0 {
+			t.Fatalf("%v", got)
+		}
+	})
+}
+
+// IDOR: another user's, staff's, or one's own account under other
+// spellings of the uuid.
+func TestAttackEContextUserIDOR(t *testing.T) {
+	staff := env.NewStaff(t, "atkecidstaff", false)
+	u, other := quickUser(t, "atkecidu"), quickUser(t, "atkecido")
+	for _, id := range []string{
+		other.UUID, strings.ToUpper(other.UUID), staff.UUID, "{" + other.UUID + "}", "urn:uuid:" + other.UUID,
+		strings.ReplaceAll(other.UUID, "-", ""), other.UUID + "%20", "%20" + other.UUID, other.UUID + "/", "..%2F" + other.UUID,
+		"me", "user", "*", strings.Repeat("a", 2000),
+	} {
+		for _, m := range []string{"GET", "PATCH", "DELETE"} {
+			t.Run("case="+m+" "+id+" by another user is a 404", func(t *testing.T) {
+				var body any
+				if m == "PATCH" {
+					body = map[string]any{"name": "Owned"}
+				}
+				before := userItem(t, other.UUID)
+				r := env.Do(t, m, "/api/users/user/"+id, body, auth(u)...)
+				if r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed {
+					t.Fatalf("%d %s", r.Status, r.Body)
+				}
+				if r.JSON()["error"] == nil {
+					t.Fatalf("no contract error body: %s", r.Body)
+				}
+				if attr(userItem(t, other.UUID), "version") != attr(before, "version") || userItem(t, other.UUID) == nil {
+					t.Error("the other user changed")
+				}
+			})
+		}
+	}
+	t.Run("case=one's own uuid in capitals or with a trailing slash is one's own", func(t *testing.T) {
+		for _, id := range []string{strings.ToUpper(u.UUID), u.UUID + "/"} {
+			r := env.Do(t, "GET", "/api/users/user/"+id, nil, auth(u)...)
+			if r.Status != 200 || ecUser(t, r)["id"] != u.UUID {
+				t.Fatalf("%s: %d %s", id, r.Status, r.Body)
+			}
+		}
+	})
+	t.Run("case=no credentials, bad credentials", func(t *testing.T) {
+		for _, h := range [][]string{nil, {"Authorization", "Token nope"}, {"Authorization", testenv.Basic(u.Email, "wrong-Guess-ec-1")}} {
+			for _, m := range []string{"GET", "PATCH", "DELETE"} {
+				r := env.Do(t, m, "/api/users/user/"+u.UUID, nil, h...)
+				atkContractError(t, r, http.StatusUnauthorized, "unauthorized_access")
+			}
+		}
+	})
+}
+
+// Malformed bodies are 400s (or 413/415) in the contract's body, never a
+// 500, and write nothing.
+func TestAttackEContextMalformedBodies(t *testing.T) {
+	staff := env.NewStaff(t, "atkecmfstaff", false)
+	deep := strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001) // past Go's decoder's 10000, within the 64 KiB body
+	big := `{"k":"` + strings.Repeat("x", 17*1024) + `"}`
+	for _, tc := range []struct {
+		desc, custom string
+		want         int
+	}{
+		{"custom_data with invalid UTF-8", "{\"k\":\"\xff\xfe\"}", 400},
+		{"custom_data with a lone surrogate escape", `{"k":"\ud800"}`, 201},
+		{"custom_data with a NUL escape", `{"k":"\u0000"}`, 201},
+		{"custom_data nested 10001 deep", deep, 400},
+		{"custom_data nested 60 deep", strings.Repeat(`{"a":`, 60) + "1" + strings.Repeat("}", 60), 201},
+		{"custom_data past 16 KiB", big, 400},
+		{"custom_data a string", `"x"`, 400},
+		{"custom_data a number", `1e400`, 400},
+		{"custom_data an array", `[{}]`, 400},
+		{"custom_data true", `true`, 400},
+	} {
+		t.Run("case=create with "+tc.desc, func(t *testing.T) {
+			email := testenv.Email("atkecmf")
+			body := `{"email":"` + email + `","password":"` + testenv.DefaultPassword + `","custom_data":` + tc.custom + `}`
+			r := env.Do(t, "POST", "/api/users/user", body)
+			if r.Status != tc.want {
+				t.Fatalf("%d, want %d: %.300s", r.Status, tc.want, r.Body)
+			}
+			if tc.want != 201 {
+				if r.JSON()["error"] == nil {
+					t.Fatalf("no contract error body: %.300s", r.Body)
+				}
+				if claimHolder(t, "EMAIL#"+email) != "" {
+					t.Error("the refused create claimed the address")
+				}
+				return
+			}
+			u := ecUser(t, r)
+			g := env.Do(t, "GET", "/api/users/user/"+u["id"].(string), nil, auth(staff)...)
+			if g.Status != 200 || !utf8.Valid(g.Body) || !utf8.Valid(r.Body) {
+				t.Fatalf("reading it back: %d %.300q", g.Status, g.Body)
+			}
+		})
+	}
+
+	u := quickUser(t, "atkecmfu")
+	for _, body := range []string{
+		`{"name": 5}`, `{"name": ["a"]}`, `{"email": {}}`, `{"custom_data": "{}"}`, `{"status": true}`,
+		`{"applications": "x"}`, `{"groups": [1]}`, `[]`, `null`, `"x"`, `{`, `{"name":"a"}{"name":"b"}`,
+		`{"name": "` + strings.Repeat("é", 5000) + `"}`, "{\"name\": \"\xff\"}", `{"custom_data": ` + deep + `}`,
+		"{\"custom_data\": {\"k\": \"\xc3\x28\"}}", `{"name": "\ud83d"}`,
+	} {
+		t.Run(fmt.Sprintf("case=PATCH with %.40q", body), func(t *testing.T) {
+			r := env.Do(t, "PATCH", "/api/users/user/"+u.UUID, body, auth(u)...)
+			if r.Status >= 500 {
+				t.Fatalf("%d %.300s", r.Status, r.Body)
+			}
+			if r.Status != 200 && r.JSON()["error"] == nil {
+				t.Fatalf("no contract error body: %d %.300s", r.Status, r.Body)
+			}
+			if g := env.Do(t, "GET", "/api/users/user/"+u.UUID, nil, auth(u)...); g.Status != 200 {
+				t.Fatalf("reading it back: %d %.300s", g.Status, g.Body)
+			}
+		})
+	}
+	for _, body := range []string{
+		`{"email": 5, "password": "x"}`, `{"email": "a@b.c", "password": 12345678}`, `{"applications": {"a": 1}}`,
+		`{"groups": "all"}`, `[]`, `null`, `{"applications": [null]}`, `{"applications": [["x"]]}`,
+	} {
+		t.Run(fmt.Sprintf("case=create with %.40q", body), func(t *testing.T) {
+			for _, h := range [][]string{nil, auth(staff)} {
+				r := env.Do(t, "POST", "/api/users/user", body, h...)
+				atkContractError(t, r, http.StatusBadRequest, "bad_request")
+			}
+		})
+	}
+	t.Run("case=invalid UTF-8 in an application's or a form's custom_data is a 400", func(t *testing.T) {
+		r := env.Do(t, "POST", "/api/applications/application", "{\"name\":\"Atk EC utf8\",\"custom_data\":{\"k\":\"\xff\"}}", auth(staff)...)
+		atkContractError(t, r, http.StatusBadRequest, "bad_request")
+		f := env.Do(t, "PATCH", "/api/users/"+u.UUID, "custom_data=%7B%22k%22%3A%22%FF%22%7D", append(auth(u), "Content-Type", "application/x-www-form-urlencoded")...)
+		atkContractError(t, f, http.StatusBadRequest, "bad_request")
+	})
+	t.Run("case=a form body is a 415", func(t *testing.T) {
+		r := env.Do(t, "POST", "/api/users/user", "email=a@b.c&password=x", "Content-Type", "application/x-www-form-urlencoded")
+		atkContractError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	})
+}
+
+// Secrets never in the eContext answers: no password, hash, token, code
+// or API key secret, on create, read, PATCH and DELETE.
+func TestAttackEContextNoSecretsInAnswers(t *testing.T) {
+	staff := env.NewStaff(t, "atkecsecstaff", false)
+	pw := "orchid-Bicycle-58-harbour"
+	email := testenv.Email("atkecsec")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"email": email, "password": pw}, auth(staff)...)
+	if r.Status != 201 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	id := ecUser(t, r)["id"].(string)
+	env.ActivateWith(t, email, pw)
+	tok := env.Login(t, email, pw)
+	k := env.Do(t, "POST", "/api/users/"+id+"/apikeys", map[string]any{"name": "ci"}, "Authorization", "Token "+tok)
+	if k.Status != 201 {
+		t.Fatalf("%d %s", k.Status, k.Body)
+	}
+	key := k.Str("key")
+	item := userItem(t, id)
+	hash := attr(item, "password_hash")
+	answers := []*testenv.Resp{r,
+		env.Do(t, "GET", "/api/users/user/"+id, nil, "Authorization", "Token "+tok),
+		env.Do(t, "GET", "/api/users/user/"+id, nil, auth(staff)...),
+		env.Do(t, "GET", "/api/users/user/"+id, nil, "Authorization", testenv.Basic(email, pw)),
+		env.Do(t, "GET", "/api/users/user/"+id, nil, "Authorization", "Api-Key "+key),
+		env.Do(t, "PATCH", "/api/users/user/"+id, map[string]any{"name": "S"}, "Authorization", "Token "+tok),
+		env.Do(t, "DELETE", "/api/users/user/"+id, nil, "Authorization", "Token "+tok),
+	}
+	for i, a := range answers {
+		if a.Status >= 300 {
+			t.Fatalf("answer %d: %d %s", i, a.Status, a.Body)
+		}
+		for _, s := range []string{pw, key, tok, `"password`, `"key"`, `"token"`, "hash"} {
+			if s != "" && strings.Contains(string(a.Body), s) {
+				t.Errorf("answer %d carries %q: %s", i, s, a.Body)
+			}
+		}
+		if hash != "" && strings.Contains(string(a.Body), hash) {
+			t.Errorf("answer %d carries the hash", i)
+		}
+	}
+}
