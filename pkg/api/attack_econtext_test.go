@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/example/accounts/pkg/testenv"
@@ -359,5 +360,195 @@ func TestAttackEContextNoSecretsInAnswers(t *testing.T) {
 		if hash != "" && strings.Contains(string(a.Body), hash) {
 			t.Errorf("answer %d carries the hash", i)
 		}
+	}
+}
+
+// API keys on eContext's routes: they create and read, but never delete an
+// account or change its email, whoever's key it is; staff's key disabling
+// another account is a profile change the contract's PATCH allows too.
+func TestAttackEContextAPIKeys(t *testing.T) {
+	staff := env.NewStaff(t, "atkeckeystaff", false)
+	sk := env.Do(t, "POST", "/api/users/"+staff.UUID+"/apikeys", map[string]any{"name": "staff ci"}, auth(staff)...)
+	if sk.Status != 201 {
+		t.Fatalf("%d %s", sk.Status, sk.Body)
+	}
+	staffKey := []string{"Authorization", "Api-Key " + sk.Str("key")}
+	u := quickUser(t, "atkeckeyu")
+	uk := env.Do(t, "POST", "/api/users/"+u.UUID+"/apikeys", map[string]any{"name": "mine"}, auth(u)...)
+	if uk.Status != 201 {
+		t.Fatalf("%d %s", uk.Status, uk.Body)
+	}
+	userKey := []string{"Authorization", "Api-Key " + uk.Str("key")}
+
+	for _, tc := range []struct {
+		desc   string
+		method string
+		target string
+		body   map[string]any
+		hdr    []string
+	}{
+		{"a user's key deleting its user", "DELETE", u.UUID, nil, userKey},
+		{"a user's key deleting its user, in capitals with a slash", "DELETE", strings.ToUpper(u.UUID) + "/", nil, userKey},
+		{"staff's key deleting a user", "DELETE", u.UUID, nil, staffKey},
+		{"staff's key deleting staff", "DELETE", staff.UUID, nil, staffKey},
+		{"a user's key changing its email", "PATCH", u.UUID, map[string]any{"email": testenv.Email("atkeckeynew")}, userKey},
+		{"staff's key changing a user's email", "PATCH", u.UUID, map[string]any{"email": testenv.Email("atkeckeynew2")}, staffKey},
+		{"staff's key changing a user's email in another case", "PATCH", u.UUID, map[string]any{"email": strings.ToUpper(u.Email)}, staffKey},
+		{"a user's key changing its password", "PATCH", u.UUID, map[string]any{"password": "another-Password-99"}, userKey},
+	} {
+		t.Run("case="+tc.desc+" is refused", func(t *testing.T) {
+			before := userItem(t, strings.ToLower(strings.TrimSuffix(tc.target, "/")))
+			var body any
+			if tc.body != nil {
+				body = tc.body
+			}
+			r := env.Do(t, tc.method, "/api/users/user/"+tc.target, body, tc.hdr...)
+			if r.Status != http.StatusForbidden && r.Status != http.StatusBadRequest {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			if r.JSON()["error"] == nil {
+				t.Fatalf("no contract error body: %s", r.Body)
+			}
+			after := userItem(t, strings.ToLower(strings.TrimSuffix(tc.target, "/")))
+			if after == nil || attr(after, "version") != attr(before, "version") || attr(after, "email") != attr(before, "email") {
+				t.Error("the refused request changed the account")
+			}
+		})
+	}
+
+	t.Run("case=the same through the contract's routes is refused too", func(t *testing.T) {
+		if r := env.Do(t, "DELETE", "/api/users/"+u.UUID, nil, userKey...); r.Status != http.StatusForbidden {
+			t.Errorf("DELETE /api/users/{uuid} with the key: %d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "DELETE", "/api/users", nil, userKey...); r.Status != http.StatusForbidden {
+			t.Errorf("DELETE /api/users with the key: %d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"email": testenv.Email("atkeckeyc")}, staffKey...); r.Status != http.StatusForbidden {
+			t.Errorf("PATCH email with staff's key: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("case=staff's key creates an account, which starts UNVERIFIED", func(t *testing.T) {
+		r, _ := atkECCreate(t, staffKey, nil)
+		if r.Status != 201 || ecUser(t, r)["status"] != "UNVERIFIED" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("case=a plain user's key creates nothing", func(t *testing.T) {
+		r, email := atkECCreate(t, userKey, nil)
+		atkContractError(t, r, http.StatusForbidden, "forbidden")
+		if claimHolder(t, "EMAIL#"+email) != "" {
+			t.Error("claimed")
+		}
+	})
+
+	t.Run("case=the key's own user reads itself and its keys without secrets", func(t *testing.T) {
+		r := env.Do(t, "GET", "/api/users/user/"+u.UUID, nil, userKey...)
+		if r.Status != 200 || strings.Contains(string(r.Body), uk.Str("key")) {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		if r := env.Do(t, "GET", "/api/users/user/"+staff.UUID, nil, userKey...); r.Status != 404 {
+			t.Fatalf("another's account with a key: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// Basic credentials on the create: a wrong password is a 401 that counts
+// toward the lockout and never falls back to a self sign-up; a locked,
+// unverified or disabled account's credentials create nothing, even with a
+// manager's grant.
+func TestAttackEContextBasicCredentials(t *testing.T) {
+	staff := env.NewStaff(t, "atkecbstaff", false)
+	app := atkApp(t, staff, "Atk EC Basic")
+	owner := quickUser(t, "atkecbown")
+	atkGrant(t, staff, "application", app, owner.UUID, "owner")
+	body := map[string]any{"applications": []string{app}}
+
+	t.Run("case=wrong passwords lock the owner out of the create", func(t *testing.T) {
+		for i := 0; i < 5; i++ {
+			r, email := atkECCreate(t, []string{"Authorization", testenv.Basic(owner.Email, fmt.Sprintf("wrong-Guess-%d-xx", i))}, body)
+			if r.Status != http.StatusUnauthorized && r.Status != http.StatusTooManyRequests {
+				t.Fatalf("attempt %d: %d %s", i, r.Status, r.Body)
+			}
+			if claimHolder(t, "EMAIL#"+email) != "" {
+				t.Fatal("a refused create claimed the address")
+			}
+		}
+		if n := attr(userItem(t, owner.UUID), "failed_logins"); n != "5" {
+			t.Errorf("failed_logins %q after five wrong Basic passwords", n)
+		}
+		r, email := atkECCreate(t, []string{"Authorization", testenv.Basic(owner.Email, owner.Password)}, body)
+		if r.Status == http.StatusCreated || claimHolder(t, "EMAIL#"+email) != "" {
+			t.Fatalf("the locked account created: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("case=an UNVERIFIED owner's credentials create nothing", func(t *testing.T) {
+		email := testenv.Email("atkecbunv")
+		id := env.SignUp(t, email)
+		atkGrant(t, staff, "application", app, id, "owner")
+		r, created := atkECCreate(t, []string{"Authorization", testenv.Basic(email, testenv.DefaultPassword)}, body)
+		atkContractError(t, r, http.StatusUnauthorized, "unauthorized_access")
+		if claimHolder(t, "EMAIL#"+created) != "" {
+			t.Error("claimed")
+		}
+	})
+
+	t.Run("case=a DISABLED owner's credentials create nothing", func(t *testing.T) {
+		d := quickUser(t, "atkecbdis")
+		atkGrant(t, staff, "application", app, d.UUID, "admin")
+		if r := env.Do(t, "PATCH", "/api/users/user/"+d.UUID, map[string]any{"status": "DISABLED"}, auth(staff)...); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		for _, h := range []string{testenv.Basic(d.Email, d.Password), "Token " + d.Token} {
+			r, created := atkECCreate(t, []string{"Authorization", h}, body)
+			atkContractError(t, r, http.StatusUnauthorized, "unauthorized_access")
+			if claimHolder(t, "EMAIL#"+created) != "" {
+				t.Error("claimed")
+			}
+		}
+	})
+
+	t.Run("case=an expired owner grant creates nothing", func(t *testing.T) {
+		e := quickUser(t, "atkecbexp")
+		exp := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+		if r := atkMember(t, staff, "application", app, "add_user", map[string]any{"user": e.UUID, "role": "owner", "expiration_time": exp}); r.Status != 201 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		time.Sleep(3 * time.Second)
+		r, created := atkECCreate(t, auth(e), body)
+		atkContractError(t, r, http.StatusBadRequest, "bad_request")
+		if claimHolder(t, "EMAIL#"+created) != "" {
+			t.Error("claimed")
+		}
+	})
+}
+
+// Staff enabling (status ENABLED) an UNVERIFIED account through eContext's
+// PATCH leaves the creator's password unusable, as the contract's PATCH
+// is_active does (TestAttackStaffActivationKeepsTheSquattersPassword): an
+// owner who created an account for someone else's address cannot log in
+// to it once staff enable it "for the person".
+func TestAttackEContextStaffEnableKeepsNoCreatorPassword(t *testing.T) {
+	staff := env.NewStaff(t, "atkecenstaff", false)
+	app := atkApp(t, staff, "Atk EC Enable")
+	owner := quickUser(t, "atkecenown")
+	atkGrant(t, staff, "application", app, owner.UUID, "owner")
+	const chosen = "creator-Chosen-5521-pw"
+	victim := testenv.Email("atkecenvictim")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"email": victim, "password": chosen, "applications": []string{app}}, auth(owner)...)
+	if r.Status != 201 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	id := ecUser(t, r)["id"].(string)
+	if p := env.Do(t, "PATCH", "/api/users/user/"+id, map[string]any{"status": "ENABLED"}, auth(staff)...); p.Status != 200 || ecUser(t, p)["status"] != "ENABLED" {
+		t.Fatalf("%d %s", p.Status, p.Body)
+	}
+	if l := env.Do(t, "POST", "/api/auth/login", map[string]any{"login": victim, "password": chosen}); l.Status == http.StatusOK {
+		t.Errorf("the creator logs in to the account staff enabled with the password they chose")
+	}
+	if b := env.Do(t, "GET", "/api/users/user/"+id, nil, "Authorization", testenv.Basic(victim, chosen)); b.Status == http.StatusOK {
+		t.Errorf("the creator reads the account over Basic with the password they chose")
 	}
 }
