@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -550,5 +551,299 @@ func TestAttackEContextStaffEnableKeepsNoCreatorPassword(t *testing.T) {
 	}
 	if b := env.Do(t, "GET", "/api/users/user/"+id, nil, "Authorization", testenv.Basic(victim, chosen)); b.Status == http.StatusOK {
 		t.Errorf("the creator reads the account over Basic with the password they chose")
+	}
+}
+
+// atkOrphanGrants lists, once the stream has run, the grants (both sides)
+// whose user or scope is gone, among the users and scopes named.
+func atkOrphanGrants(t testing.TB, userIDs, scopeIDs []string) []string {
+	t.Helper()
+	env.Drain(t)
+	watched := map[string]bool{}
+	for _, id := range append(slices.Clone(userIDs), scopeIDs...) {
+		watched[id] = true
+	}
+	items := scanTable(t)
+	exists := map[string]bool{}
+	for _, it := range items {
+		pk, sk := attr(it, "pk"), attr(it, "sk")
+		if strings.HasPrefix(pk, "USER#") && sk == "USER" {
+			exists[strings.TrimPrefix(pk, "USER#")] = true
+		}
+		if strings.HasPrefix(pk, "SCOPE#") && sk == "#SCOPE" {
+			exists[strings.TrimPrefix(pk, "SCOPE#")] = true
+		}
+	}
+	var out []string
+	for _, it := range items {
+		pk, sk := attr(it, "pk"), attr(it, "sk")
+		var user, scope string
+		switch {
+		case strings.HasPrefix(pk, "SCOPE#") && (strings.HasPrefix(sk, "M#") || strings.HasPrefix(sk, "N#")):
+			scope = strings.TrimPrefix(pk, "SCOPE#")
+			user, _, _ = strings.Cut(sk[2:], "#")
+		case strings.HasPrefix(pk, "GRANTS#"):
+			user = strings.TrimPrefix(pk, "GRANTS#")
+		default:
+			continue
+		}
+		if !watched[user] && !watched[scope] {
+			continue
+		}
+		if !exists[user] || (scope != "" && !exists[scope]) {
+			out = append(out, pk+" "+sk)
+		}
+	}
+	return out
+}
+
+// One address, many creates at once (eContext's with memberships, the
+// contract's, anonymous and by staff): one account holds the address, and
+// the grants of every replaced one go with it.
+func TestAttackEContextEmailRace(t *testing.T) {
+	staff := env.NewStaff(t, "atkecracestaff", false)
+	var apps []string
+	for i := range 3 {
+		apps = append(apps, atkApp(t, staff, fmt.Sprintf("Atk EC race %d", i)))
+	}
+	for round := range 2 {
+		email := testenv.Email("atkecrace")
+		statuses := make([]int, 7)
+		ids := make([]string, 7)
+		together(7, func(i int) {
+			var r *testenv.Resp
+			switch {
+			case i < 3:
+				r = env.Do(t, "POST", "/api/users/user", map[string]any{"email": email, "password": testenv.DefaultPassword, "applications": []string{apps[i]}}, auth(staff)...)
+				if r.Status == 201 {
+					ids[i] = ecUser(t, r)["id"].(string)
+				}
+			case i < 5:
+				r = env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword})
+				ids[i] = r.Str("uuid")
+			case i == 5:
+				r = env.Do(t, "POST", "/api/users/user", map[string]any{"email": strings.ToUpper(email), "password": testenv.DefaultPassword})
+				if r.Status == 201 {
+					ids[i] = ecUser(t, r)["id"].(string)
+				}
+			default:
+				r = env.Do(t, "POST", "/api/users", map[string]any{"email": email, "username": fmt.Sprintf("atkecrace%d%d", round, time.Now().UnixNano()%1e6)}, auth(staff)...)
+				ids[i] = r.Str("uuid")
+			}
+			statuses[i] = r.Status
+		})
+		for i, s := range statuses {
+			if s >= 500 || (s != 201 && s != 400 && s != 409 && s != 429) {
+				t.Errorf("round %d request %d: %d", round, i, s)
+			}
+		}
+		holder := claimHolder(t, "EMAIL#"+email)
+		if holder == "" || userItem(t, holder) == nil {
+			t.Fatalf("round %d: the address is held by %q (statuses %v)", round, holder, statuses)
+		}
+		var live []string
+		for _, id := range ids {
+			if id != "" && userItem(t, id) != nil {
+				live = append(live, id)
+			}
+		}
+		if len(live) != 1 || live[0] != holder {
+			t.Errorf("round %d: accounts alive %v, holder %s (statuses %v)", round, live, holder, statuses)
+		}
+		var created []string
+		for _, id := range ids {
+			if id != "" {
+				created = append(created, id)
+			}
+		}
+		if o := atkOrphanGrants(t, created, apps); len(o) > 0 {
+			t.Errorf("round %d: grants of replaced accounts remain: %v", round, o)
+		}
+	}
+	auditClaims(t)
+
+	t.Run("case=an activated address: every create is a duplicate, and joins nothing", func(t *testing.T) {
+		u := quickUser(t, "atkecracetaken")
+		statuses := make([]int, 4)
+		together(4, func(i int) {
+			body := map[string]any{"email": u.Email, "password": testenv.DefaultPassword}
+			var h []string
+			if i%2 == 0 {
+				h, body["applications"] = auth(staff), []string{apps[i/2]}
+			}
+			statuses[i] = env.Do(t, "POST", "/api/users/user", body, h...).Status
+		})
+		for i, s := range statuses {
+			if s != http.StatusBadRequest && s != http.StatusTooManyRequests {
+				t.Errorf("create %d: %d", i, s)
+			}
+		}
+		if claimHolder(t, "EMAIL#"+u.Email) != u.UUID {
+			t.Error("the address moved")
+		}
+		if ps := atkPerms(t, staff, u.UUID); len(ps) != 0 {
+			t.Errorf("the activated account joined: %v", ps)
+		}
+	})
+}
+
+// An account deleted and created again with the same address is a new
+// account: none of the old one's memberships come back, through eContext's
+// view or Waldur's permissions, and the scopes' member lists drop it.
+func TestAttackEContextDeleteThenRecreate(t *testing.T) {
+	staff := env.NewStaff(t, "atkecdrstaff", false)
+	app := atkApp(t, staff, "Atk EC recreate")
+	grp := atkGroup(t, staff, app, "Atk EC recreate group")
+	owner := quickUser(t, "atkecdrown")
+	atkGrant(t, staff, "application", app, owner.UUID, "owner")
+	atkGrant(t, staff, "group", grp, owner.UUID, "owner")
+	email := testenv.Email("atkecdr")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"email": email, "password": testenv.DefaultPassword, "applications": []string{app}, "groups": []string{grp}}, auth(owner)...)
+	if r.Status != 201 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	old := ecUser(t, r)["id"].(string)
+	env.Activate(t, email)
+	tok := env.Login(t, email, testenv.DefaultPassword)
+	if d := env.Do(t, "DELETE", "/api/users/user/"+old, nil, "Authorization", "Token "+tok); d.Status != 200 {
+		t.Fatalf("%d %s", d.Status, d.Body)
+	}
+	// Re-created at once, before the stream has swept the old grants.
+	for _, via := range []string{"eContext", "contract"} {
+		var id string
+		if via == "eContext" {
+			n := env.Do(t, "POST", "/api/users/user", map[string]any{"email": email, "password": testenv.DefaultPassword})
+			if n.Status != 201 {
+				t.Fatalf("%d %s", n.Status, n.Body)
+			}
+			id = ecUser(t, n)["id"].(string)
+		} else {
+			id = env.SignUp(t, email)
+		}
+		if id == old {
+			t.Fatal("the new account has the old id")
+		}
+		g := env.Do(t, "GET", "/api/users/user/"+id, nil, auth(staff)...)
+		u := ecUser(t, g)
+		if len(u["applications"].([]any)) != 0 || len(u["groups"].([]any)) != 0 {
+			t.Errorf("%s: the new account shows the old memberships: %v", via, u)
+		}
+		if ps := atkPerms(t, staff, id); len(ps) != 0 {
+			t.Errorf("%s: the new account holds %v", via, ps)
+		}
+	}
+	if g := env.Do(t, "GET", "/api/users/user/"+old, nil, auth(staff)...); g.Status != 404 {
+		t.Errorf("the old account reads: %d", g.Status)
+	}
+	if o := atkOrphanGrants(t, []string{old}, nil); len(o) > 0 {
+		t.Errorf("the old account's grants remain: %v", o)
+	}
+	l := env.Do(t, "GET", atkPath("application")+"/"+app+"/list_users", nil, auth(owner)...)
+	if strings.Contains(string(l.Body), old) {
+		t.Errorf("list_users still shows the deleted account: %s", l.Body)
+	}
+	if g := env.Do(t, "GET", atkPath("application")+"/"+app, nil, auth(owner)...); g.Status != 200 {
+		t.Errorf("the application (which its owner still holds) went with the member: %d", g.Status)
+	}
+}
+
+// One bad or foreign id among many valid ones writes nothing: no account,
+// no claim, and none of the valid scopes' grants.
+func TestAttackEContextOneBadScopeAmongMany(t *testing.T) {
+	staff := env.NewStaff(t, "atkecbadstaff", false)
+	owner := quickUser(t, "atkecbadown")
+	var apps, grps []string
+	for i := range 4 {
+		a := atkApp(t, staff, fmt.Sprintf("Atk EC bad %d", i))
+		atkGrant(t, staff, "application", a, owner.UUID, "owner")
+		apps = append(apps, a)
+		grps = append(grps, atkGroup(t, owner, a, fmt.Sprintf("Atk EC bad g%d", i)))
+	}
+	foreign := atkApp(t, staff, "Atk EC bad foreign")
+	foreignGrp := atkGroup(t, staff, foreign, "Atk EC bad foreign g")
+	before := atkOrphanGrants(t, nil, nil)
+	count := func() int {
+		n := 0
+		for _, it := range scanTable(t) {
+			pk, sk := attr(it, "pk"), attr(it, "sk")
+			for _, s := range append(slices.Clone(apps), grps...) {
+				if pk == "SCOPE#"+s && (strings.HasPrefix(sk, "M#") || strings.HasPrefix(sk, "N#")) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	grants := count()
+	for _, tc := range []struct {
+		desc string
+		body map[string]any
+	}{
+		{"a foreign application last", map[string]any{"applications": append(slices.Clone(apps), foreign), "groups": grps}},
+		{"a foreign group first", map[string]any{"applications": apps, "groups": append([]string{foreignGrp}, grps...)}},
+		{"an unknown group", map[string]any{"applications": apps, "groups": append(slices.Clone(grps), "c7a4e8f2-1d3b-4c5a-9e6f-0a1b2c3d4e5f")}},
+		{"an empty id", map[string]any{"applications": append(slices.Clone(apps), ""), "groups": grps}},
+		{"a group named as an application", map[string]any{"applications": append(slices.Clone(apps), grps[0])}},
+		{"an application named as a group", map[string]any{"groups": append(slices.Clone(grps), apps[0])}},
+		{"a bad password", map[string]any{"applications": apps, "groups": grps, "password": "short"}},
+		{"a bad email", map[string]any{"applications": apps, "groups": grps, "email": "not-an-address"}},
+	} {
+		t.Run("case="+tc.desc+" writes nothing", func(t *testing.T) {
+			r, email := atkECCreate(t, auth(owner), tc.body)
+			atkContractError(t, r, http.StatusBadRequest, "bad_request")
+			if claimHolder(t, "EMAIL#"+email) != "" {
+				t.Error("claimed")
+			}
+			if n := count(); n != grants {
+				t.Errorf("grants on the valid scopes: %d, were %d", n, grants)
+			}
+		})
+	}
+	if after := atkOrphanGrants(t, nil, nil); len(after) != len(before) {
+		t.Errorf("orphan grants %v", after)
+	}
+}
+
+// A scope deleted while creates into it are in flight: each create either
+// lands with its grant (swept with the scope) or is refused; none leaves a
+// grant on a scope that is gone once the stream has run.
+func TestAttackEContextScopeDeletedMidCreate(t *testing.T) {
+	staff := env.NewStaff(t, "atkecmidstaff", false)
+	for round := range 3 {
+		app := atkApp(t, staff, fmt.Sprintf("Atk EC mid %d", round))
+		grp := atkGroup(t, staff, app, "Atk EC mid g")
+		ids := make([]string, 6)
+		statuses := make([]int, 6)
+		together(6, func(i int) {
+			if i == 0 {
+				statuses[i] = env.Do(t, "DELETE", atkPath("application")+"/"+app, nil, auth(staff)...).Status
+				return
+			}
+			r := env.Do(t, "POST", "/api/users/user", map[string]any{"email": testenv.Email("atkecmid"), "password": testenv.DefaultPassword,
+				"applications": []string{app}, "groups": []string{grp}}, auth(staff)...)
+			statuses[i] = r.Status
+			if r.Status == 201 {
+				ids[i] = ecUser(t, r)["id"].(string)
+			} else if r.JSON()["error"] == nil {
+				t.Errorf("no contract error: %s", r.Body)
+			}
+		})
+		for i, s := range statuses {
+			if (i == 0 && s != 204) || (i > 0 && s != 201 && s != 400) {
+				t.Errorf("round %d request %d: %d", round, i, s)
+			}
+		}
+		if o := atkOrphanGrants(t, ids, []string{app, grp}); len(o) > 0 {
+			t.Errorf("round %d: grants left on the deleted scopes: %v", round, o)
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			g := env.Do(t, "GET", "/api/users/user/"+id, nil, auth(staff)...)
+			if u := ecUser(t, g); len(u["applications"].([]any)) != 0 || len(u["groups"].([]any)) != 0 {
+				t.Errorf("round %d: %s still shows the deleted scopes", round, id)
+			}
+		}
 	}
 }
