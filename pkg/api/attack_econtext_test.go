@@ -847,3 +847,73 @@ func TestAttackEContextScopeDeletedMidCreate(t *testing.T) {
 		}
 	}
 }
+
+// Was: an anonymous sign-up for the address of an account a manager
+// created (still UNVERIFIED) replaces that account, as API.md rules, and
+// the replaced account's REMOVE ran ApiHub's cascade: every group or
+// application whose only member was the pending invitee was deleted, so
+// anyone who knew an invitee's address deleted the scope (a staff-made
+// application with its groups, when the invitee was its first member).
+// An account never activated now takes only its grants.
+func TestAttackEContextReplacedInviteeCascade(t *testing.T) {
+	staff := env.NewStaff(t, "atkecrepstaff", false)
+	owner := quickUser(t, "atkecrepown")
+	for _, via := range []string{"a group its owner populated", "an application staff made, with a group", "staff deleting the invitee"} {
+		t.Run("case="+via+" survives", func(t *testing.T) {
+			app := atkApp(t, staff, "Atk EC replaced")
+			var body map[string]any
+			var creator testenv.User
+			grp := ""
+			if via == "a group its owner populated" {
+				atkGrant(t, staff, "application", app, owner.UUID, "owner")
+				grp = atkGroup(t, owner, app, "Atk EC replaced group")
+				body, creator = map[string]any{"groups": []string{grp}}, owner
+			} else {
+				grp = atkGroup(t, staff, app, "Atk EC replaced group")
+				body, creator = map[string]any{"applications": []string{app}, "groups": []string{grp}}, staff
+			}
+			invitee := testenv.Email("atkecrepinv")
+			body["email"], body["password"] = invitee, testenv.DefaultPassword
+			r := env.Do(t, "POST", "/api/users/user", body, auth(creator)...)
+			if r.Status != 201 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			old := ecUser(t, r)["id"].(string)
+			if via == "staff deleting the invitee" {
+				if d := env.Do(t, "DELETE", "/api/users/user/"+old, nil, auth(staff)...); d.Status != 200 {
+					t.Fatalf("%d %s", d.Status, d.Body)
+				}
+			} else {
+				// Someone else who knows the address signs up with it.
+				if s := env.Do(t, "POST", "/api/users/user", map[string]any{"email": invitee, "password": "squatter-Pw-7712-x"}); s.Status != 201 {
+					t.Fatalf("%d %s", s.Status, s.Body)
+				}
+			}
+			if userItem(t, old) != nil {
+				t.Fatal("the invitee's account is still there")
+			}
+			if o := atkOrphanGrants(t, []string{old}, []string{app, grp}); len(o) > 0 {
+				t.Errorf("the invitee's grants remain: %v", o)
+			}
+			for _, sc := range []struct{ kind, id string }{{"application", app}, {"group", grp}} {
+				if g := env.Do(t, "GET", atkPath(sc.kind)+"/"+sc.id, nil, auth(staff)...); g.Status != 200 {
+					t.Errorf("the %s %s went with its pending invitee: %d %s", sc.kind, sc.id, g.Status, g.Body)
+				}
+			}
+		})
+	}
+
+	t.Run("case=an activated sole member's own delete still takes the group (ApiHub)", func(t *testing.T) {
+		app := atkApp(t, staff, "Atk EC replaced control")
+		grp := atkGroup(t, staff, app, "Atk EC replaced control group")
+		m := quickUser(t, "atkecrepctl")
+		atkGrant(t, staff, "group", grp, m.UUID, "member")
+		if d := env.Do(t, "DELETE", "/api/users/user/"+m.UUID, nil, auth(m)...); d.Status != 200 {
+			t.Fatalf("%d %s", d.Status, d.Body)
+		}
+		env.Drain(t)
+		if g := env.Do(t, "GET", atkPath("group")+"/"+grp, nil, auth(staff)...); g.Status != 404 {
+			t.Errorf("the group its only member left: %d", g.Status)
+		}
+	})
+}
