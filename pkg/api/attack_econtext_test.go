@@ -917,3 +917,101 @@ func TestAttackEContextReplacedInviteeCascade(t *testing.T) {
 		}
 	})
 }
+
+// Refused creates answer the same for an address in use and a fresh one:
+// the scopes are checked before the address, so a caller without the
+// right to create learns nothing about who has an account.
+func TestAttackEContextNoEnumerationThroughRefusals(t *testing.T) {
+	staff := env.NewStaff(t, "atkecenstaff2", false)
+	app := atkApp(t, staff, "Atk EC enum")
+	member := quickUser(t, "atkecenmem")
+	atkGrant(t, staff, "application", app, member.UUID, "member")
+	taken := quickUser(t, "atkecentaken")
+	pending := testenv.Email("atkecenpending")
+	env.SignUp(t, pending)
+	norm := func(r *testenv.Resp, email string) string {
+		return strings.ReplaceAll(strings.ToLower(string(r.Body)), strings.ToLower(email), "EMAIL")
+	}
+	for _, tc := range []struct {
+		desc string
+		hdr  []string
+		body map[string]any
+	}{
+		{"an anonymous create naming an application", nil, map[string]any{"applications": []string{app}}},
+		{"a member naming the application", auth(member), map[string]any{"applications": []string{app}}},
+		{"a member naming nothing", auth(member), map[string]any{}},
+		{"support naming nothing", auth(env.NewStaff(t, "atkecensup", true)), map[string]any{}},
+	} {
+		t.Run("case="+tc.desc+" answers alike for every address", func(t *testing.T) {
+			var answers []string
+			var statuses []int
+			for _, email := range []string{taken.Email, pending, testenv.Email("atkecenfresh")} {
+				b := map[string]any{"email": email, "password": testenv.DefaultPassword}
+				for k, v := range tc.body {
+					b[k] = v
+				}
+				r := env.Do(t, "POST", "/api/users/user", b, tc.hdr...)
+				answers, statuses = append(answers, norm(r, email)), append(statuses, r.Status)
+			}
+			if statuses[0] == 201 || statuses[0] != statuses[1] || statuses[1] != statuses[2] || answers[0] != answers[1] || answers[1] != answers[2] {
+				t.Errorf("%v %q", statuses, answers)
+			}
+		})
+	}
+	if claimHolder(t, "EMAIL#"+taken.Email) != taken.UUID {
+		t.Error("the taken address moved")
+	}
+}
+
+// If-Match, PUT and the name on eContext's PATCH.
+func TestAttackEContextPatchEdges(t *testing.T) {
+	u := quickUser(t, "atkecpe")
+	path := "/api/users/user/" + u.UUID
+	g := env.Do(t, "GET", path, nil, auth(u)...)
+	etag := g.Header.Get("ETag")
+	if etag == "" {
+		t.Fatalf("no ETag: %v", g.Header)
+	}
+	if r := env.Do(t, "PATCH", path, map[string]any{"name": "First"}, append(auth(u), "If-Match", etag)...); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	for _, im := range []string{etag, `"0"`, `W/"999"`} {
+		before := userItem(t, u.UUID)
+		r := env.Do(t, "PATCH", path, map[string]any{"name": "Stale"}, append(auth(u), "If-Match", im)...)
+		atkContractError(t, r, http.StatusPreconditionFailed, "precondition_failed")
+		if attr(userItem(t, u.UUID), "version") != attr(before, "version") {
+			t.Error("a stale PATCH changed the user")
+		}
+	}
+	for _, im := range []string{"junk", `"abc"`, strings.Repeat("9", 40)} {
+		r := env.Do(t, "PATCH", path, map[string]any{"name": "Junk"}, append(auth(u), "If-Match", im)...)
+		if r.Status != http.StatusBadRequest && r.Status != http.StatusPreconditionFailed {
+			t.Errorf("If-Match %q: %d %s", im, r.Status, r.Body)
+		}
+	}
+	t.Run("case=PUT is no route of eContext's", func(t *testing.T) {
+		before := userItem(t, u.UUID)
+		r := env.Do(t, "PUT", path, map[string]any{"name": "Put", "username": "put"}, auth(u)...)
+		if r.Status != http.StatusNotFound && r.Status != http.StatusMethodNotAllowed {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		if r.JSON()["error"] == nil {
+			t.Fatalf("no contract error: %s", r.Body)
+		}
+		if attr(userItem(t, u.UUID), "version") != attr(before, "version") {
+			t.Error("PUT changed the user")
+		}
+	})
+	t.Run("case=eContext's name is the whole name, whatever the contract's last_name held", func(t *testing.T) {
+		if r := env.Do(t, "PATCH", "/api/users/"+u.UUID, map[string]any{"first_name": "Ada", "last_name": "Byron"}, auth(u)...); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		r := env.Do(t, "PATCH", path, map[string]any{"name": "Augusta King"}, auth(u)...)
+		if r.Status != 200 || ecUser(t, r)["name"] != "Augusta King" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		if g := env.Do(t, "GET", path, nil, auth(u)...); ecUser(t, g)["name"] != "Augusta King" {
+			t.Errorf("read back: %v", ecUser(t, g)["name"])
+		}
+	})
+}
