@@ -1015,3 +1015,44 @@ func TestAttackEContextPatchEdges(t *testing.T) {
 		}
 	})
 }
+
+// Creating an account gives its creator no reach into it: an owner who
+// created a member reads, changes and deletes it no more than any other
+// user (404), and a fellow member neither; the account's API keys die with
+// its eContext DELETE.
+func TestAttackEContextCreatorHasNoReach(t *testing.T) {
+	staff := env.NewStaff(t, "atkecreachstaff", false)
+	app := atkApp(t, staff, "Atk EC reach")
+	owner, fellow := quickUser(t, "atkecreachown"), quickUser(t, "atkecreachfel")
+	atkGrant(t, staff, "application", app, owner.UUID, "owner")
+	atkGrant(t, staff, "application", app, fellow.UUID, "member")
+	email := testenv.Email("atkecreach")
+	r := env.Do(t, "POST", "/api/users/user", map[string]any{"email": email, "password": testenv.DefaultPassword, "applications": []string{app}}, auth(owner)...)
+	if r.Status != 201 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	id := ecUser(t, r)["id"].(string)
+	env.Activate(t, email)
+	tok := env.Login(t, email, testenv.DefaultPassword)
+	for _, who := range []testenv.User{owner, fellow} {
+		for _, m := range []string{"GET", "PATCH", "DELETE"} {
+			var body any
+			if m == "PATCH" {
+				body = map[string]any{"name": "Owned", "custom_data": map[string]any{"x": 1}}
+			}
+			if g := env.Do(t, m, "/api/users/user/"+id, body, auth(who)...); g.Status != 404 {
+				t.Errorf("%s %s by %s: %d %s", m, id, who.Email, g.Status, g.Body)
+			}
+		}
+	}
+	k := env.Do(t, "POST", "/api/users/"+id+"/apikeys", map[string]any{"name": "k"}, "Authorization", "Token "+tok)
+	if k.Status != 201 {
+		t.Fatalf("%d %s", k.Status, k.Body)
+	}
+	if d := env.Do(t, "DELETE", "/api/users/user/"+id, nil, "Authorization", "Token "+tok); d.Status != 200 {
+		t.Fatalf("%d %s", d.Status, d.Body)
+	}
+	if g := env.Do(t, "GET", "/api/users/me", nil, "Authorization", "Api-Key "+k.Str("key")); g.Status != 401 {
+		t.Errorf("the deleted account's key still works: %d", g.Status)
+	}
+}
