@@ -114,9 +114,12 @@ type pending struct {
 // An account already holding the email (activated or not) is never
 // replaced: the line is skipped with that account's uuid, so a rerun of the
 // same file creates nothing twice; a username held by another account
-// refuses the line. Each user is created by the admin create's own
-// conditional transaction (st.createAs), with its claims and the list
-// counts, importWorkers at a time. No mail is sent.
+// refuses the line. The users are written in groups (createGroup): each
+// user with the admin create's own conditional items (its item, claims and
+// index entries), several users in one transaction with the list counts
+// updated once for the group; a line whose condition fails there is
+// created on its own by the admin create's transaction (st.createAs) and
+// answered as such. No mail is sent.
 func (s *Service) Import(ctx context.Context, lines []ImportInput, pre []ImportResult) (*ImportReport, error) {
 	if len(lines)+len(pre) > MaxImportUsers {
 		return nil, httpapi.BadRequest("An import takes at most " + strconv.Itoa(MaxImportUsers) + " users per request.")
