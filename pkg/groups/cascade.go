@@ -46,6 +46,16 @@ func (s *Service) RemoveUser(ctx context.Context, userUUID string) error {
 // members deleted at once, the later one's read sees neither, and closes
 // the scope.
 func (s *Service) leaveOrDelete(ctx context.Context, user, kind, scope, app string) error {
+	if err := s.dropScopeSide(ctx, user, kind, scope, app); err != nil {
+		return err
+	}
+	return s.closeIfEmpty(ctx, user, kind, scope)
+}
+
+// dropScopeSide removes user's grant on scope from the scope's side (the
+// grant and, for a group, its mirror in app), tolerating what is gone
+// already; the user's own item is the caller's to delete.
+func (s *Service) dropScopeSide(ctx context.Context, user, kind, scope, app string) error {
 	items := []types.TransactWriteItem{s.del(memberKey(scope, user), "")}
 	if kind == KindGroup && app != "" {
 		items = append(items, s.del(mirrorKey(app, user, scope), ""))
@@ -53,7 +63,7 @@ func (s *Service) leaveOrDelete(ctx context.Context, user, kind, scope, app stri
 	if err := s.transact(ctx, items); err != nil {
 		return table.Error(err)
 	}
-	return s.closeIfEmpty(ctx, user, kind, scope)
+	return nil
 }
 
 // dropUserSide removes the grant on scope from user's item and counts it
