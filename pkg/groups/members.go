@@ -131,8 +131,9 @@ type MemberQuery struct {
 
 // Members returns the uuids of the users q selects, in uuid order, for
 // caller: staff and support any scope; anyone else only a scope they are
-// a member of (else the answer is empty). One Query of the scope's
-// partition (one more per MB of grants).
+// a member of (else the answer is empty), and of an application whose
+// groups alone they are in, the members of those groups. One Query of the
+// scope's partition (one more per MB of grants).
 func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery) ([]string, error) {
 	var scope string
 	switch {
@@ -163,13 +164,34 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	}
 	now := s.now()
 	visible := caller.IsStaff || caller.IsSupport
+	// In an application's partition, a caller holding a grant only on some
+	// of its groups sees those groups' members, not the application's
+	// (as list_users of the application refuses them).
+	var within map[string]bool
+	for _, g := range grants {
+		if !g.active(now) || g.User != caller.UUID {
+			continue
+		}
+		if q.ProjectUUID != "" || g.ScopeType == KindApplication {
+			visible = true
+		} else if !visible {
+			if within == nil {
+				within = map[string]bool{}
+			}
+			within[g.ScopeID] = true
+		}
+	}
+	if visible {
+		within = nil
+	}
+	visible = visible || within != nil
 	hits := map[string]bool{}
 	for _, g := range grants {
 		if !g.active(now) {
 			continue
 		}
-		if g.User == caller.UUID {
-			visible = true
+		if within != nil && (g.ScopeType != KindGroup || !within[g.ScopeID]) {
+			continue
 		}
 		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != "" && g.Application != q.CustomerUUID {
 			continue

@@ -99,15 +99,22 @@ func (p *Principal) ViaAPIKey() bool { return p.APIKey != "" }
 // caller and its API key, the first time, as GetItem does for a token.
 func (p *prefetchDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	req, ok := in.RequestItems[p.table]
-	if p.done || len(p.extra) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys)+len(p.extra) > 100 {
+	var along []map[string]types.AttributeValue
+	if ok && !p.done {
+		for _, k := range req.Keys {
+			along = append(along, p.alongOf(k)...)
+		}
+	}
+	if p.done || len(p.extra)+len(along) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys)+len(p.extra)+len(along) > 100 {
 		return p.DB.BatchGetItem(ctx, in, opts...)
 	}
 	p.done = true
+	p.alongRead = len(along) > 0
 	asked := map[string]bool{}
 	for _, k := range req.Keys {
 		asked[pkOf(k)+"\x00"+skOf(k)] = true
 	}
-	req.Keys = append(append([]map[string]types.AttributeValue{}, req.Keys...), p.extra...)
+	req.Keys = append(append(append([]map[string]types.AttributeValue{}, req.Keys...), p.extra...), along...)
 	res, err := p.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{p.table: req}}, opts...)
 	if err != nil {
 		return nil, err
