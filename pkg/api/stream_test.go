@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -156,6 +157,59 @@ func TestFaultSESRefusesMail(t *testing.T) {
 	}
 	if again := env.Do(t, "POST", "/api/users/"+id+"/resend_mail", nil, auth(staff)...); again.JSON()["queued"] != float64(0) {
 		t.Fatalf("a second resend: %s", again.Body)
+	}
+}
+
+// A mail SES refuses once and then takes leaves its user's item alone: the
+// user is marked only when the mail is given up, not on every retry.
+func TestMailRetriedOnceLeavesTheUser(t *testing.T) {
+	email := testenv.Email("sesonce")
+	var mu sync.Mutex
+	attempts := 0
+	var seenStatus []string
+	var userID string
+	env.SetMailFault(func(m mail.Message) error {
+		if !strings.EqualFold(m.To, email) {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts == 1 {
+			return errSESDown
+		}
+		out, err := env.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(env.Config.TableName),
+			Key: users.UserKey(userID), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return err
+		}
+		s, _ := out.Item["email_status"].(*types.AttributeValueMemberS)
+		if s != nil {
+			seenStatus = append(seenStatus, s.Value)
+		} else {
+			seenStatus = append(seenStatus, "")
+		}
+		return nil
+	})
+	defer env.SetMailFault(nil)
+	r := env.Do(t, "POST", "/api/users", map[string]any{"email": email, "password": testenv.DefaultPassword})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("sign-up: %d %s", r.Status, r.Body)
+	}
+	mu.Lock()
+	userID = r.Str("uuid")
+	mu.Unlock()
+	env.Drain(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts != 2 || !slices.Equal(seenStatus, []string{""}) {
+		t.Fatalf("%d attempts; email_status on the user at the second attempt: %q, want none", attempts, seenStatus)
+	}
+	if n := len(env.MailsTo(t, email, "Activate")); n != 1 {
+		t.Fatalf("%d activation mails, want 1", n)
+	}
+	if held := outboxOf(t, userID); len(held) != 0 {
+		t.Fatalf("the sent mail's item is still there: %+v", held)
 	}
 }
 

@@ -71,16 +71,12 @@ type DeadLetters interface {
 // on, rather than being discarded with it when the mapping's retries end.
 const MaxMailAttempts = 3
 
-// Metrics counts what the handler does (pkg/metrics); nil counts nothing.
-type Metrics interface {
-	Count(ctx context.Context, name string, n int)
-}
-
 // Handler handles the stream's records.
 type Handler struct {
 	DB    DB
 	Table string
-	// Mail sends the outbox's mail.
+	// Mail sends the outbox's mail (pkg/app wraps it in metrics.Sender,
+	// which counts MailsSent and MailsFailed).
 	Mail mail.Sender
 	// Open unseals an outbox message (secret.Sealer.Open, loaded once).
 	Open func(ctx context.Context, sealed, aad string) (string, error)
@@ -90,11 +86,10 @@ type Handler struct {
 	// stack's name).
 	Bus, Source string
 	// Images deletes a deleted user's profile image; nil when none are kept.
-	Images  ImageDeleter
-	Dead    DeadLetters
-	Metrics Metrics
-	Log     *slog.Logger
-	Now     func() time.Time
+	Images ImageDeleter
+	Dead   DeadLetters
+	Log    *slog.Logger
+	Now    func() time.Time
 	// Groups runs the follow-ups of applications, groups and grants: a
 	// deleted user's grants and sole-member scopes, a deleted scope's
 	// grants and groups, a renamed scope's names on its members' grants, a
@@ -199,12 +194,6 @@ func (h *Handler) now() time.Time {
 		return h.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-func (h *Handler) count(ctx context.Context, name string, n int) {
-	if h.Metrics != nil && n > 0 {
-		h.Metrics.Count(ctx, name, n)
-	}
 }
 
 // record handles one record.
@@ -316,7 +305,6 @@ func (h *Handler) sendMail(ctx context.Context, pk, sk string, rec events.Dynamo
 		return err // the token key is wrong or the item was tampered with: retry, then the DLQ
 	}
 	if err := h.Mail.Send(ctx, msg); err != nil {
-		h.count(ctx, "MailsFailed", 1)
 		if leased.Attempts < MaxMailAttempts {
 			h.mailFailed(ctx, key, om, err, "retrying")
 			return err // the mapping delivers the record again
@@ -324,7 +312,6 @@ func (h *Handler) sendMail(ctx context.Context, pk, sk string, rec events.Dynamo
 		h.mailFailed(ctx, key, om, err, "failed")
 		return h.deadLetter(ctx, pk, sk, om, leased.Attempts, err)
 	}
-	h.count(ctx, "MailsSent", 1)
 	h.logger(ctx).InfoContext(ctx, "mail sent", "event_id", rec.EventID, "user", om.User, "kind", om.Kind, "attempt", leased.Attempts)
 	if _, err := h.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(h.Table), Key: key}); err != nil {
 		return err
@@ -343,8 +330,9 @@ func (h *Handler) sendMail(ctx context.Context, pk, sk string, rec events.Dynamo
 	return nil
 }
 
-// mailFailed records a failed send on the mail's item and its user's.
-// Errors here are logged: the record fails anyway and is retried.
+// mailFailed records a failed send on the mail's item, and, when the mail
+// is given up (state "failed"), on its user's. Errors here are logged: the
+// record fails anyway and is retried.
 func (h *Handler) mailFailed(ctx context.Context, key map[string]types.AttributeValue, om users.OutboxMail, cause error, state string) {
 	reason := cause.Error()
 	if len(reason) > 300 {
@@ -358,6 +346,9 @@ func (h *Handler) mailFailed(ctx context.Context, key map[string]types.Attribute
 		ExpressionAttributeValues: map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: state}, ":why": &types.AttributeValueMemberS{Value: reason}}})
 	if err != nil && !condFailed(err) {
 		h.logger(ctx).ErrorContext(ctx, "recording a mail failure failed", "user", om.User, "cause", err.Error())
+	}
+	if state != "failed" {
+		return // the user's item changes once, when the mail is given up
 	}
 	// On the user's item, only while it exists (no write resurrects a
 	// user), and without hiding a bounce or complaint.
