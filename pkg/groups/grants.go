@@ -539,6 +539,11 @@ func (s *Service) currentGrant(ctx context.Context, scope, user string) (*grantI
 	if item == nil {
 		return nil, nil
 	}
+	return unmarshalGrant(item)
+}
+
+// unmarshalGrant reads a scope-side grant item (its role and expiry).
+func unmarshalGrant(item map[string]types.AttributeValue) (*grantItem, error) {
 	var g grantItem
 	if err := attributevalue.UnmarshalMap(item, &g); err != nil {
 		return nil, httpapi.Internal(err)
