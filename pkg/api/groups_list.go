@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -46,10 +45,7 @@ func (a *API) listByScope(ctx context.Context, r *httpapi.Request) (*httpapi.Res
 		}
 	}
 	if len(other) > 0 {
-		slices.Sort(other)
-		for _, k := range other {
-			p[k] = []string{"This parameter cannot be combined with customer_uuid, project_uuid, organization_roles or project_roles."}
-		}
+		return a.listByScopeFiltered(ctx, r) // other filters or o: the members in memory (scope_filtered.go)
 	}
 	var q groups.MemberQuery
 	for _, f := range []struct {

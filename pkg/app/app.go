@@ -134,7 +134,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*api.API, error)
 	svc.Metrics = p.metrics
 	keys := apikeys.New(p.db, cfg.TableName, svc, p.log)
 	svc.SetKeys(keys)
-	return &api.API{Users: svc, Groups: groups.New(p.db, cfg.TableName, svc, p.log), Keys: keys, Log: p.log,
+	grp := groups.New(p.db, cfg.TableName, svc, p.log)
+	svc.SetVisibility(grp) // GET /api/users: the members of the caller's scopes
+	return &api.API{Users: svc, Groups: grp, Keys: keys, Log: p.log,
 		Remote: remoteSource(cfg, p.awsCfg), Images: imageStore(cfg, p.awsCfg)}, nil
 }
 

@@ -2367,7 +2367,7 @@ type UsersListParams struct {
 	// UserKeyword The same as query (Waldur's name).
 	UserKeyword *string `form:"user_keyword,omitempty" json:"user_keyword,omitempty"`
 
-	// CustomerUuid Members of this application or its groups (docs/GROUPS.md); combines only with the other scope filters, page, page_size and field.
+	// CustomerUuid Members of this application or its groups (docs/GROUPS.md). Alone or with the other scope filters, page, page_size and field, a page of the scope in user uuid order; with any other filter or o, the scope's members filtered, ordered and paged in memory (400 past 1,000 members).
 	CustomerUuid *openapi_types.UUID `form:"customer_uuid,omitempty" json:"customer_uuid,omitempty"`
 
 	// ProjectUuid Members of this group.
@@ -2451,7 +2451,7 @@ type UsersCountParams struct {
 	// UserKeyword The same as query (Waldur's name).
 	UserKeyword *string `form:"user_keyword,omitempty" json:"user_keyword,omitempty"`
 
-	// CustomerUuid Members of this application or its groups (docs/GROUPS.md); combines only with the other scope filters, page, page_size and field.
+	// CustomerUuid Members of this application or its groups (docs/GROUPS.md). Alone or with the other scope filters, page, page_size and field, a page of the scope in user uuid order; with any other filter or o, the scope's members filtered, ordered and paged in memory (400 past 1,000 members).
 	CustomerUuid *openapi_types.UUID `form:"customer_uuid,omitempty" json:"customer_uuid,omitempty"`
 
 	// ProjectUuid Members of this group.
@@ -3367,8 +3367,10 @@ type ClientInterface interface {
 
 	// UsersList List users
 	//
-	// Staff and support see everyone, others see themselves. Filters combine
-	// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
+	// Staff and support see everyone, others see themselves and the members
+	// of the applications and groups they belong to (docs/GROUPS.md "Who is
+	// listed"; 400 asking for customer_uuid or project_uuid past 1,000 of
+	// them, the stack's LIST_SCAN_LIMIT/20). Filters combine with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
 	// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
 	// an ordering other than `username` or `date_joined`, or a filter no
 	// index answers (`description`, `date_joined`, `modified`,
@@ -4792,8 +4794,10 @@ func (c *Client) UsersDeleteSelf(ctx context.Context, reqEditors ...RequestEdito
 
 // UsersList List users
 //
-// Staff and support see everyone, others see themselves. Filters combine
-// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
+// Staff and support see everyone, others see themselves and the members
+// of the applications and groups they belong to (docs/GROUPS.md "Who is
+// listed"; 400 asking for customer_uuid or project_uuid past 1,000 of
+// them, the stack's LIST_SCAN_LIMIT/20). Filters combine with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
 // `next`, `last`). The list is answered from indexes (docs/LISTING.md):
 // an ordering other than `username` or `date_joined`, or a filter no
 // index answers (`description`, `date_joined`, `modified`,
@@ -9835,8 +9839,10 @@ type ClientWithResponsesInterface interface {
 
 	// UsersListWithResponse List users
 	//
-	// Staff and support see everyone, others see themselves. Filters combine
-	// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
+	// Staff and support see everyone, others see themselves and the members
+	// of the applications and groups they belong to (docs/GROUPS.md "Who is
+	// listed"; 400 asking for customer_uuid or project_uuid past 1,000 of
+	// them, the stack's LIST_SCAN_LIMIT/20). Filters combine with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
 	// `next`, `last`). The list is answered from indexes (docs/LISTING.md):
 	// an ordering other than `username` or `date_joined`, or a filter no
 	// index answers (`description`, `date_joined`, `modified`,
@@ -21337,8 +21343,10 @@ func (c *ClientWithResponses) UsersDeleteSelfWithResponse(ctx context.Context, r
 
 // UsersListWithResponse List users
 //
-// Staff and support see everyone, others see themselves. Filters combine
-// with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
+// Staff and support see everyone, others see themselves and the members
+// of the applications and groups they belong to (docs/GROUPS.md "Who is
+// listed"; 400 asking for customer_uuid or project_uuid past 1,000 of
+// them, the stack's LIST_SCAN_LIMIT/20). Filters combine with AND. Pages carry `X-Result-Count` and `Link` (`first`, `prev`,
 // `next`, `last`). The list is answered from indexes (docs/LISTING.md):
 // an ordering other than `username` or `date_joined`, or a filter no
 // index answers (`description`, `date_joined`, `modified`,

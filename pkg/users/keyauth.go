@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -104,10 +105,20 @@ func (p *Principal) ViaAPIKey() bool { return p.APIKey != "" }
 // many as fit in one request; results reads the rest).
 func (p *prefetchDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	req, ok := in.RequestItems[p.table]
-	if p.done || len(p.extra) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys) >= 100 {
+	var along []map[string]types.AttributeValue
+	if ok && !p.done {
+		for _, k := range req.Keys {
+			along = append(along, p.alongOf(k)...)
+		}
+	}
+	if p.done || len(p.extra)+len(along) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys) >= 100 {
 		return p.DB.BatchGetItem(ctx, in, opts...)
 	}
 	p.done = true
+	if len(along) > 0 { // the caller's grants, in the same request
+		p.alongRead = true
+		p.extra = append(slices.Clip(p.extra), along...)
+	}
 	asked := map[string]bool{}
 	for _, k := range req.Keys {
 		asked[keyID(k)] = true

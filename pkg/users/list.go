@@ -699,7 +699,12 @@ func (q *ListQuery) usernameSet() map[string]bool {
 
 // matches reports whether u is listed and passes every filter of q.
 func (q *ListQuery) matches(u *User, names map[string]bool) bool {
-	if !listed(u) {
+	return listed(u) && q.passes(u, names)
+}
+
+// passes reports whether u passes every filter of q, listed or not.
+func (q *ListQuery) passes(u *User, names map[string]bool) bool {
+	if u == nil {
 		return false
 	}
 	if q.Email != "" && NormalizeEmail(u.Email) != NormalizeEmail(q.Email) {
@@ -760,11 +765,15 @@ func (q *ListQuery) sortUsers(us []*User) {
 }
 
 // inMemory filters, sorts and pages candidates.
-func (q *ListQuery) inMemory(candidates []*User) *ListResult {
+func (q *ListQuery) inMemory(candidates []*User) *ListResult { return q.page(candidates, true) }
+
+// page filters, sorts and pages candidates; listedOnly leaves out the
+// unactivated ones.
+func (q *ListQuery) page(candidates []*User, listedOnly bool) *ListResult {
 	names := q.usernameSet()
 	var us []*User
 	for _, u := range candidates {
-		if q.matches(u, names) {
+		if q.passes(u, names) && (!listedOnly || listed(u)) {
 			us = append(us, u)
 		}
 	}
@@ -1035,8 +1044,9 @@ func (q *ListQuery) claimKeys() []map[string]types.AttributeValue {
 }
 
 // List authenticates the caller (Authorization header) and answers one
-// page of q. Staff and support see every listed user; anyone else sees only
-// themselves, at no cost beyond the authentication.
+// page of q. Staff and support see every listed user; anyone else sees
+// themselves, at no cost beyond the authentication, and, when they hold
+// role grants, the members of their scopes (visible.go).
 func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (*ListResult, error) {
 	if q.Page < 1 {
 		q.Page = 1
@@ -1058,12 +1068,21 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 		extra = s.st.countKeysOf(p.candidates...)
 	}
 	// The list's own reads ride in the authentication's read.
-	principal, pf, err := s.authenticateWith(ctx, authorization, extra)
+	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
+	if s.visible != nil {
+		pf.along = s.visible.CallerKeys // the caller's grants, for visibleList
+	}
+	auth := *s
+	auth.st.db = pf
+	principal, err := auth.Authenticate(ctx, authorization)
 	if err != nil {
 		return nil, err
 	}
 	if !principal.User.IsStaff && !principal.User.IsSupport {
-		return q.inMemory([]*User{principal.User}), nil
+		if s.visible == nil || !principal.User.HasGrants {
+			return q.inMemory([]*User{principal.User}), nil // never granted a role: no more reads
+		}
+		return s.visibleList(ctx, principal.User, q, pf)
 	}
 	got, err := pf.results(ctx)
 	if err != nil {
@@ -1433,6 +1452,10 @@ type prefetchDB struct {
 	DB
 	table string
 	extra []map[string]types.AttributeValue
+	// along names items to read with a user's item the first read asks
+	// for (the caller's grants); alongRead reports that they were.
+	along     func(userUUID string) []map[string]types.AttributeValue
+	alongRead bool
 
 	done    bool
 	shared  map[string]bool                   // extra keys the authentication reads anyway
@@ -1486,10 +1509,18 @@ func (p *prefetchDB) leave(k map[string]types.AttributeValue, asked map[string]b
 
 // GetItem reads in.Key with the extra keys, the first time.
 func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	if p.done || len(p.extra) == 0 || aws.ToString(in.TableName) != p.table {
+	if p.done || aws.ToString(in.TableName) != p.table {
+		return p.DB.GetItem(ctx, in, opts...)
+	}
+	along := p.alongOf(in.Key)
+	if len(p.extra) == 0 && len(along) == 0 {
 		return p.DB.GetItem(ctx, in, opts...)
 	}
 	p.done = true
+	if len(along) > 0 { // the caller's grants, in the same request
+		p.alongRead = true
+		p.extra = append(slices.Clip(p.extra), along...)
+	}
 	want := keyID(in.Key)
 	asked := map[string]bool{want: true}
 	keys := append([]map[string]types.AttributeValue{in.Key}, p.fold(asked, 99)...)
@@ -1517,6 +1548,15 @@ func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opt
 		return p.DB.GetItem(ctx, in, opts...)
 	}
 	return &dynamodb.GetItemOutput{Item: item}, nil
+}
+
+// alongOf are the along items of k when it is a user's key.
+func (p *prefetchDB) alongOf(k map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	pk, sk := pkOf(k), skOf(k)
+	if p.along == nil || KindOf(pk, sk) != ItemUser {
+		return nil
+	}
+	return p.along(strings.TrimPrefix(pk, userPrefix))
 }
 
 // results returns the extra items that exist, reading any the first read

@@ -51,6 +51,9 @@ type Service struct {
 	legacy LegacyVerifier
 	// keys checks Authorization: Api-Key (keyauth.go); nil refuses it.
 	keys KeyAuthenticator
+	// visible answers whom a caller with grants sees in List (visible.go);
+	// nil: only themselves.
+	visible Visibility
 	// Metrics counts sign-ups, activations, logins, failed logins and
 	// lockouts (EMF lines; nil counts nothing).
 	Metrics *metrics.Recorder
