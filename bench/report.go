@@ -37,7 +37,7 @@ func report(r *Results, p *Prices) string {
 
 	w("%s", abuseReport(r.Abuse, r.HashMS))
 	w("%s", streamReport(r.Stream))
-	w("%s", groupsReport(r.Groups))
+	w("%s", groupsReport(r.Groups, r.Operations))
 
 	w("## Function binaries\n\n")
 	w("Built by each function's `build-<LogicalId>` Makefile target, which is what `sam build` runs: `%s go build %s`. The host column is the same build with `%s`, used for the cold starts below.\n\n", r.Build.LambdaEnv, r.Build.LambdaFlags, r.Build.HostEnv)

@@ -404,6 +404,17 @@ func (s *Service) AuthenticateKey(ctx context.Context, cred string, read users.U
 	return &users.Principal{User: u, APIKey: it.ID}, nil
 }
 
+// KeyUser returns the user a well-formed key names, without a request
+// (the id, the user and the slot are not secret); AuthenticateKey checks
+// it.
+func (s *Service) KeyUser(cred string) (string, error) {
+	k, err := parseKey(cred)
+	if err != nil {
+		return "", errBadKey
+	}
+	return k.User, nil
+}
+
 // touch records the key's use, unless another request did within
 // touchEvery; a failure is only logged (with no part of the key).
 func (s *Service) touch(ctx context.Context, k presented, now time.Time) {

@@ -3,6 +3,7 @@ package groups
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -19,13 +20,24 @@ type MembersPage struct {
 
 // ListUsers returns a page of scope kind/id's active grants (staff,
 // support, members of the scope, and for a group the owners and admins of
-// its application), with role keeping only those roles when set: one
-// Query of the scope's grants and one BatchGetItem of the page's users,
-// whatever the scope's size (the Query reads one more request per MB of
-// grants, about 8,000 of them).
-func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id string, roles []string, page, size int) (*MembersPage, error) {
+// its application), with role keeping only those roles when set, for the
+// caller authorization authenticates. Two requests whatever the scope's
+// size (the Query reads one more per MB of grants, about 7,000 of them):
+// the Query of the scope's grants first, then the authentication reading
+// the page's users (and, for a group the caller is not in, the caller's
+// grant on its application) in its own request (users.AuthenticateAlong).
+// Authorisation is decided after, from what was read: a caller who may
+// not read the scope gets the 404 of an unknown one and nothing else.
+func (s *Service) ListUsers(ctx context.Context, authorization, kind, id string, roles []string, page, size int) (*MembersPage, error) {
+	claimant, err := s.users.Claimant(authorization)
+	if err != nil {
+		return nil, err // no credential: no request
+	}
 	sid, ok := parseID(id)
 	if !ok {
+		if _, err := s.users.Authenticate(ctx, authorization); err != nil {
+			return nil, err
+		}
 		return nil, httpapi.NotFound("")
 	}
 	items, err := s.partition(ctx, sid, scopeSK, memberPrefix+"\uffff")
@@ -38,33 +50,13 @@ func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id st
 			return nil, err
 		}
 	}
-	if it == nil || it.Kind != kind {
-		return nil, httpapi.NotFound("")
-	}
-	grants, err := grantsIn(items, it.Kind, it.Application)
-	if err != nil {
-		return nil, err
+	var grants []*grantItem
+	if it != nil && it.Kind == kind {
+		if grants, err = grantsIn(items, it.Kind, it.Application); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now()
-	if !caller.IsStaff && !caller.IsSupport {
-		member := false
-		for _, g := range grants {
-			if g.User == caller.UUID && g.active(now) {
-				member = true
-			}
-		}
-		if !member && it.Kind == KindGroup {
-			// An owner or admin of the application: one GetItem more.
-			g, err := s.currentGrant(ctx, it.Application, caller.UUID)
-			if err != nil {
-				return nil, err
-			}
-			member = g != nil && g.active(now) && manages(g.Role)
-		}
-		if !member {
-			return nil, httpapi.NotFound("")
-		}
-	}
 	var kept []*grantItem
 	for _, g := range grants {
 		if g.active(now) && (len(roles) == 0 || contains(roles, g.Role)) {
@@ -73,17 +65,27 @@ func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id st
 	}
 	res := &MembersPage{Count: len(kept), Members: []Member{}}
 	off := (page - 1) * size
-	if off >= len(kept) {
-		return res, nil
-	}
-	kept = kept[off:min(off+size, len(kept))]
+	kept = kept[min(off, len(kept)):min(off+size, len(kept))]
 	ids := make([]string, len(kept))
 	for i, g := range kept {
 		ids[i] = g.User
 	}
-	us, err := s.users.GetMany(ctx, ids)
+	var along []map[string]types.AttributeValue
+	if it != nil && it.Kind == KindGroup && claimant != "" && !memberOf(grants, claimant, now) {
+		// Perhaps an owner or admin of the application: read in the same request.
+		along = append(along, memberKey(it.Application, claimant))
+	}
+	p, us, others, err := s.users.AuthenticateAlong(ctx, authorization, ids, along)
 	if err != nil {
 		return nil, err
+	}
+	if it == nil || it.Kind != kind {
+		return nil, httpapi.NotFound("")
+	}
+	if ok, err := s.mayList(ctx, p.User, it, grants, others, len(along) > 0); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, httpapi.NotFound("")
 	}
 	byID := map[string]*users.User{}
 	for _, u := range us {
@@ -93,6 +95,47 @@ func (s *Service) ListUsers(ctx context.Context, caller *users.User, kind, id st
 		res.Members = append(res.Members, s.member(g, byID[g.User]))
 	}
 	return res, nil
+}
+
+// memberOf reports whether user holds an active grant among grants.
+func memberOf(grants []*grantItem, user string, now time.Time) bool {
+	for _, g := range grants {
+		if g.User == user && g.active(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayList reports whether caller may read scope it's members: staff,
+// support, a member, and for a group an owner or admin of its application
+// (their grant read among others when asked, or else, for Basic, whose
+// user was not known before, one GetItem).
+func (s *Service) mayList(ctx context.Context, caller *users.User, it *scopeItem, grants []*grantItem, others []map[string]types.AttributeValue, asked bool) (bool, error) {
+	now := s.now()
+	if caller.IsStaff || caller.IsSupport || memberOf(grants, caller.UUID, now) {
+		return true, nil
+	}
+	if it.Kind != KindGroup {
+		return false, nil
+	}
+	want := memberKey(it.Application, caller.UUID)
+	var g *grantItem
+	for _, item := range others {
+		if table.String(item, "pk") == table.String(want, "pk") && table.String(item, "sk") == table.String(want, "sk") {
+			var err error
+			if g, err = unmarshalGrant(item); err != nil {
+				return false, err
+			}
+		}
+	}
+	if !asked {
+		var err error
+		if g, err = s.currentGrant(ctx, it.Application, caller.UUID); err != nil {
+			return false, err
+		}
+	}
+	return g != nil && g.active(now) && manages(g.Role), nil
 }
 
 func contains(xs []string, x string) bool {
@@ -134,6 +177,19 @@ type MemberQuery struct {
 // a member of (else the answer is empty). One Query of the scope's
 // partition (one more per MB of grants).
 func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery) ([]string, error) {
+	grants, err := s.scopeGrants(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !s.sees(caller, grants) {
+		return []string{}, nil
+	}
+	return s.selected(grants, q), nil
+}
+
+// scopeGrants reads the grants of q's scope: one Query of its partition
+// (one more per MB of grants); none for an id that is no scope's.
+func (s *Service) scopeGrants(ctx context.Context, q MemberQuery) ([]*grantItem, error) {
 	var scope string
 	switch {
 	case q.ProjectUUID != "":
@@ -143,7 +199,7 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	}
 	id, ok := parseID(scope)
 	if !ok {
-		return []string{}, nil
+		return nil, nil
 	}
 	hi := memberPrefix + "\uffff"
 	if q.ProjectUUID == "" {
@@ -157,19 +213,22 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	if q.ProjectUUID != "" {
 		kind = KindGroup
 	}
-	grants, err := grantsIn(items, kind, "")
-	if err != nil {
-		return nil, err
-	}
+	return grantsIn(items, kind, "")
+}
+
+// sees reports whether caller may see the members of the scope whose
+// grants are grants: staff and support, and its members.
+func (s *Service) sees(caller *users.User, grants []*grantItem) bool {
+	return caller.IsStaff || caller.IsSupport || memberOf(grants, caller.UUID, s.now())
+}
+
+// selected returns the users of grants that q selects, in uuid order.
+func (s *Service) selected(grants []*grantItem, q MemberQuery) []string {
 	now := s.now()
-	visible := caller.IsStaff || caller.IsSupport
 	hits := map[string]bool{}
 	for _, g := range grants {
 		if !g.active(now) {
 			continue
-		}
-		if g.User == caller.UUID {
-			visible = true
 		}
 		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != "" && g.Application != q.CustomerUUID {
 			continue
@@ -187,37 +246,45 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 		hits[g.User] = true
 	}
 	out := []string{}
-	if !visible {
-		return out, nil
-	}
 	for u := range hits {
 		out = append(out, u)
 	}
 	slicesSort(out)
-	return out, nil
+	return out
 }
 
-// MemberPage is a page of GET /api/users filtered by scope: the users q
-// selects (Members), in uuid order, with their permissions. One Query of
-// the scope and one BatchGetItem of the page's users and their grants (up
-// to 50 users a request).
-func (s *Service) MemberPage(ctx context.Context, caller *users.User, q MemberQuery, page, size int) ([]*users.User, map[string][]Permission, int, error) {
-	ids, err := s.Members(ctx, caller, q)
+// MemberPage is a page of GET /api/users filtered by scope for the caller
+// authorization authenticates: the users q selects (Members), in uuid
+// order, with their permissions. Two requests: the Query of the scope
+// first, then the authentication reading the page's users and their
+// grants in its own request (users.AuthenticateAlong; up to 49 users, more
+// take a BatchGetItem per 50). Whether
+// the caller may see the scope is decided after, from the Query: one who
+// may not gets an empty page and nothing of what was read.
+func (s *Service) MemberPage(ctx context.Context, authorization string, q MemberQuery, page, size int) ([]*users.User, map[string][]Permission, int, error) {
+	if _, err := s.users.Claimant(authorization); err != nil {
+		return nil, nil, 0, err // no credential: no request
+	}
+	grants, err := s.scopeGrants(ctx, q)
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	ids := s.selected(grants, q)
 	off := (page - 1) * size
-	if off >= len(ids) {
-		return nil, nil, len(ids), nil
-	}
-	pageIDs := ids[off:min(off+size, len(ids))]
+	pageIDs := ids[min(off, len(ids)):min(off+size, len(ids))]
 	keys := make([]map[string]types.AttributeValue, len(pageIDs))
 	for i, id := range pageIDs {
 		keys[i] = grantsKey(id)
 	}
-	us, items, err := s.users.GetManyAlong(ctx, pageIDs, keys)
+	p, us, items, err := s.users.AuthenticateAlong(ctx, authorization, pageIDs, keys)
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	if !s.sees(p.User, grants) {
+		return nil, nil, 0, nil
+	}
+	if len(pageIDs) == 0 {
+		return nil, nil, len(ids), nil
 	}
 	byUser := map[string]map[string]*userGrant{}
 	for _, item := range items {

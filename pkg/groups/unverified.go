@@ -19,7 +19,7 @@ func (s *Service) RemoveUnverifiedUser(ctx context.Context, userUUID string) err
 		return err
 	}
 	for scope, g := range grants {
-		if err := s.dropGrant(ctx, userUUID, g.ScopeType, scope, g.CustomerUUID); err != nil {
+		if err := s.dropScopeSide(ctx, userUUID, g.ScopeType, scope, g.CustomerUUID); err != nil {
 			return err
 		}
 	}

@@ -399,21 +399,76 @@ func (s *Service) issueToken(ctx context.Context, u *User, extra func(expression
 	return tok.Value, nu, nil
 }
 
-// Authenticate reads the Authorization header: Token or Bearer (one
-// strongly consistent read of the user's item, so logout and deletion take
-// effect at once), or Basic (a password check that counts toward lockout).
-func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, error) {
+// credential is an Authorization header as read before any request.
+type credential struct {
+	scheme          string        // "token" (Token or Bearer), "api-key" or "basic"
+	bearer          secret.Bearer // a token's
+	key             string        // an API key's
+	user            string        // the user a token or key names ("" for Basic)
+	login, password string        // Basic's
+}
+
+// readCredential reads header without a request: a missing header, an
+// unknown scheme or a credential that is not well formed is the 401
+// Authenticate answers.
+func (s *Service) readCredential(header string) (credential, error) {
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(header), " ")
 	cred = strings.TrimSpace(cred)
 	if header == "" {
-		return nil, httpapi.Unauthorized("Authentication credentials were not provided.")
+		return credential{}, httpapi.Unauthorized("Authentication credentials were not provided.")
 	}
 	switch strings.ToLower(scheme) {
 	case "token", "bearer":
 		b, err := secret.ParseToken(cred)
 		if err != nil {
-			return nil, httpapi.Unauthorized("Invalid token.")
+			return credential{}, httpapi.Unauthorized("Invalid token.")
 		}
+		return credential{scheme: "token", bearer: b, user: b.User}, nil
+	case "api-key":
+		if s.keys == nil {
+			return credential{}, errNoAPIKey
+		}
+		user, err := s.keys.KeyUser(cred)
+		if err != nil {
+			return credential{}, err
+		}
+		return credential{scheme: "api-key", key: cred, user: user}, nil
+	case "basic":
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return credential{}, httpapi.Unauthorized("Invalid basic credentials.")
+		}
+		login, password, ok := strings.Cut(string(raw), ":")
+		if !ok || login == "" || len(login) > MaxEmail || len(password) > 4*MaxPassword {
+			return credential{}, httpapi.Unauthorized("Invalid basic credentials.")
+		}
+		return credential{scheme: "basic", login: login, password: password}, nil
+	}
+	return credential{}, httpapi.Unauthorized("Use Authorization: Token <token>, Bearer <token>, Api-Key <key> or Basic.")
+}
+
+// Claimant returns the user an Authorization header's token or API key
+// names, without a request and without checking it (Authenticate does):
+// "" for Basic, which names a login. A header that is missing or no
+// credential is the 401 Authenticate answers. A list that reads before it
+// authenticates (AuthenticateAlong) uses it to ask for the caller's items.
+func (s *Service) Claimant(header string) (string, error) {
+	c, err := s.readCredential(header)
+	return c.user, err
+}
+
+// Authenticate reads the Authorization header: Token or Bearer (one
+// strongly consistent read of the user's item, so logout and deletion take
+// effect at once), Api-Key (one read of the user and the key) or Basic (a
+// password check that counts toward lockout).
+func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, error) {
+	c, err := s.readCredential(header)
+	if err != nil {
+		return nil, err
+	}
+	switch c.scheme {
+	case "token":
+		b := c.bearer
 		u, err := s.st.get(ctx, b.User)
 		if errors.Is(err, ErrNotFound) {
 			return nil, httpapi.Unauthorized("Invalid token.")
@@ -433,53 +488,48 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Principal, 
 		httpapi.SetUser(ctx, u.UUID)
 		return &Principal{User: u, Token: b.Value}, nil
 	case "api-key":
-		return s.authenticateKey(ctx, cred)
-	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(cred)
-		if err != nil {
-			return nil, httpapi.Unauthorized("Invalid basic credentials.")
-		}
-		login, password, ok := strings.Cut(string(raw), ":")
-		if !ok || login == "" || len(login) > MaxEmail || len(password) > 4*MaxPassword {
-			return nil, httpapi.Unauthorized("Invalid basic credentials.")
-		}
-		// Basic attempts are counted like a JSON login's, before the hash
-		// (toward the per-IP login limit and the lockout); a success gives
-		// its IP count back and clears the failures, as a Basic client
-		// authenticates every request.
-		r := s.rateFor(ActionLogin, httpapi.ClientIP(ctx))
-		u, err := s.checkPassword(ctx, login, password, r)
-		if err != nil {
-			return nil, err
-		}
-		// The clearing is conditional on the password verified and on no
-		// other attempt having locked the account while this one was hashed.
-		// Whatever the request then writes is conditional on the credential
-		// epoch verified here (asRead).
-		now := s.Now().UTC()
-		nu, err := s.st.writeUser(ctx, u, upgraded(u, clearFailures(expression.UpdateBuilder{})), verified(u).And(ours(u, now)), r.refund())
-		if errors.Is(err, errConditionFailed) {
-			_, err = s.afterRace(ctx, u, now)
-			if err == nil {
-				err = errBadCredentials
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if nu == nil {
-			// Written with the IP's refund in one transaction: apply it here.
-			nu = u
-			nu.FailedLogins, nu.LockedUntil = 0, 0
-			if u.upgrade != nil {
-				nu.PasswordHash, nu.upgrade = u.upgrade.hash, nil
-			}
-		}
-		u = nu
-		httpapi.SetUser(ctx, u.UUID)
-		return &Principal{User: u}, nil
+		return s.authenticateKey(ctx, c.key)
 	}
-	return nil, httpapi.Unauthorized("Use Authorization: Token <token>, Bearer <token>, Api-Key <key> or Basic.")
+	return s.authenticateBasic(ctx, c.login, c.password)
+}
+
+// authenticateBasic serves the Basic scheme of Authenticate.
+func (s *Service) authenticateBasic(ctx context.Context, login, password string) (*Principal, error) {
+	// Basic attempts are counted like a JSON login's, before the hash
+	// (toward the per-IP login limit and the lockout); a success gives
+	// its IP count back and clears the failures, as a Basic client
+	// authenticates every request.
+	r := s.rateFor(ActionLogin, httpapi.ClientIP(ctx))
+	u, err := s.checkPassword(ctx, login, password, r)
+	if err != nil {
+		return nil, err
+	}
+	// The clearing is conditional on the password verified and on no
+	// other attempt having locked the account while this one was hashed.
+	// Whatever the request then writes is conditional on the credential
+	// epoch verified here (asRead).
+	now := s.Now().UTC()
+	nu, err := s.st.writeUser(ctx, u, upgraded(u, clearFailures(expression.UpdateBuilder{})), verified(u).And(ours(u, now)), r.refund())
+	if errors.Is(err, errConditionFailed) {
+		_, err = s.afterRace(ctx, u, now)
+		if err == nil {
+			err = errBadCredentials
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if nu == nil {
+		// Written with the IP's refund in one transaction: apply it here.
+		nu = u
+		nu.FailedLogins, nu.LockedUntil = 0, 0
+		if u.upgrade != nil {
+			nu.PasswordHash, nu.upgrade = u.upgrade.hash, nil
+		}
+	}
+	u = nu
+	httpapi.SetUser(ctx, u.UUID)
+	return &Principal{User: u}, nil
 }
 
 // CurrentToken returns the principal's token: the one it presented, or the

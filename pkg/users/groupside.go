@@ -54,6 +54,12 @@ func (s *Service) GetManyAlong(ctx context.Context, ids []string, along []map[st
 	if err != nil {
 		return nil, nil, err
 	}
+	return usersAmong(items, ids)
+}
+
+// usersAmong splits items into the users with ids, in their order (absent
+// ones left out), and the other items.
+func usersAmong(items []map[string]types.AttributeValue, ids []string) ([]*User, []map[string]types.AttributeValue, error) {
 	var mine, others []map[string]types.AttributeValue
 	for _, it := range items {
 		if KindOf(table.String(it, "pk"), table.String(it, "sk")) == ItemUser {

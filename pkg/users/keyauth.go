@@ -21,6 +21,10 @@ type KeyAuthenticator interface {
 	// AuthenticateKey checks key and returns the principal of its user,
 	// reading through read (the user and the key's item in one request).
 	AuthenticateKey(ctx context.Context, key string, read UserReader) (*Principal, error)
+	// KeyUser returns the user a well-formed key names, without a request
+	// and without checking it; a malformed key is the 401 AuthenticateKey
+	// answers.
+	KeyUser(key string) (string, error)
 }
 
 // UserReader reads user id and the items of extra in one strongly
@@ -96,37 +100,37 @@ var ErrCredentialsChanged = httpapi.Unauthorized("The account's credentials chan
 func (p *Principal) ViaAPIKey() bool { return p.APIKey != "" }
 
 // BatchGetItem adds the extra keys to the authentication's read of the
-// caller and its API key, the first time, as GetItem does for a token.
+// caller and its API key, the first time, as GetItem does for a token (as
+// many as fit in one request; results reads the rest).
 func (p *prefetchDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	req, ok := in.RequestItems[p.table]
-	if p.done || len(p.extra) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys)+len(p.extra) > 100 {
+	if p.done || len(p.extra) == 0 || len(in.RequestItems) != 1 || !ok || len(req.Keys) >= 100 {
 		return p.DB.BatchGetItem(ctx, in, opts...)
 	}
 	p.done = true
 	asked := map[string]bool{}
 	for _, k := range req.Keys {
-		asked[pkOf(k)+"\x00"+skOf(k)] = true
+		asked[keyID(k)] = true
 	}
-	req.Keys = append(append([]map[string]types.AttributeValue{}, req.Keys...), p.extra...)
+	fold := p.fold(asked, 100-len(req.Keys))
+	req.Keys = append(append([]map[string]types.AttributeValue{}, req.Keys...), fold...)
 	res, err := p.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{p.table: req}}, opts...)
 	if err != nil {
 		return nil, err
 	}
 	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}, UnprocessedKeys: map[string]types.KeysAndAttributes{}}
 	for _, it := range res.Responses[p.table] {
-		if asked[pkOf(it)+"\x00"+skOf(it)] {
+		if asked[keyID(it)] {
 			out.Responses[p.table] = append(out.Responses[p.table], it)
-		} else {
-			p.got = append(p.got, it)
 		}
+		p.take(it, asked)
 	}
 	var mine []map[string]types.AttributeValue
 	for _, k := range res.UnprocessedKeys[p.table].Keys {
-		if asked[pkOf(k)+"\x00"+skOf(k)] {
+		if asked[keyID(k)] {
 			mine = append(mine, k)
-		} else {
-			p.pending = append(p.pending, k)
 		}
+		p.leave(k, asked)
 	}
 	if len(mine) > 0 {
 		out.UnprocessedKeys[p.table] = types.KeysAndAttributes{Keys: mine, ConsistentRead: req.ConsistentRead}

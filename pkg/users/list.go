@@ -70,6 +70,7 @@ import (
 
 	"github.com/example/accounts/pkg/config"
 	"github.com/example/accounts/pkg/httpapi"
+	"github.com/example/accounts/pkg/table"
 )
 
 // The list indexes (GSIs in template.yaml) and their key attributes.
@@ -1057,10 +1058,7 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 		extra = s.st.countKeysOf(p.candidates...)
 	}
 	// The list's own reads ride in the authentication's read.
-	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
-	auth := *s
-	auth.st.db = pf
-	principal, err := auth.Authenticate(ctx, authorization)
+	principal, pf, err := s.authenticateWith(ctx, authorization, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -1428,16 +1426,18 @@ func (st *store) queryList(ctx context.Context, l userList, from string, skip, c
 }
 
 // prefetchDB turns the authentication's GetItem of the caller into a
-// BatchGetItem that also reads extra keys, so a list's own reads cost no
-// request of their own. Every other call goes to the wrapped DB.
+// BatchGetItem that also reads extra keys (as many as fit in one request),
+// so a list's own reads cost no request of their own. Every other call
+// goes to the wrapped DB.
 type prefetchDB struct {
 	DB
 	table string
 	extra []map[string]types.AttributeValue
 
 	done    bool
+	shared  map[string]bool                   // extra keys the authentication reads anyway
 	got     []map[string]types.AttributeValue // the extra items read
-	pending []map[string]types.AttributeValue // left unprocessed
+	pending []map[string]types.AttributeValue // left unprocessed, or no room
 }
 
 func pkOf(k map[string]types.AttributeValue) string {
@@ -1447,35 +1447,71 @@ func pkOf(k map[string]types.AttributeValue) string {
 	return ""
 }
 
+// keyID is an item's or key's pk and sk as one string.
+func keyID(k map[string]types.AttributeValue) string { return pkOf(k) + "\x00" + skOf(k) }
+
+// fold returns the extra keys to read beside the keys asked (by the
+// authentication), at most room of them; the rest wait for results. An
+// extra key among those asked is not asked twice (DynamoDB refuses
+// duplicates): take copies its item.
+func (p *prefetchDB) fold(asked map[string]bool, room int) []map[string]types.AttributeValue {
+	var out []map[string]types.AttributeValue
+	p.shared = map[string]bool{}
+	for _, k := range p.extra {
+		switch id := keyID(k); {
+		case asked[id]:
+			p.shared[id] = true
+		case len(out) < room:
+			out = append(out, k)
+		default:
+			p.pending = append(p.pending, k)
+		}
+	}
+	return out
+}
+
+// take keeps it when it is an extra item.
+func (p *prefetchDB) take(it map[string]types.AttributeValue, asked map[string]bool) {
+	if id := keyID(it); !asked[id] || p.shared[id] {
+		p.got = append(p.got, it)
+	}
+}
+
+// leave keeps unprocessed key k for results when it is an extra key.
+func (p *prefetchDB) leave(k map[string]types.AttributeValue, asked map[string]bool) {
+	if id := keyID(k); !asked[id] || p.shared[id] {
+		p.pending = append(p.pending, k)
+	}
+}
+
 // GetItem reads in.Key with the extra keys, the first time.
 func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	if p.done || len(p.extra) == 0 || aws.ToString(in.TableName) != p.table {
 		return p.DB.GetItem(ctx, in, opts...)
 	}
 	p.done = true
-	keys := append([]map[string]types.AttributeValue{in.Key}, p.extra...)
+	want := keyID(in.Key)
+	asked := map[string]bool{want: true}
+	keys := append([]map[string]types.AttributeValue{in.Key}, p.fold(asked, 99)...)
 	res, err := p.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 		p.table: {Keys: keys, ConsistentRead: in.ConsistentRead},
 	}}, opts...)
 	if err != nil {
 		return nil, err
 	}
-	want := pkOf(in.Key)
 	var item map[string]types.AttributeValue
 	for _, it := range res.Responses[p.table] {
-		if pkOf(it) == want {
+		if keyID(it) == want {
 			item = it
-		} else {
-			p.got = append(p.got, it)
 		}
+		p.take(it, asked)
 	}
 	userPending := false
 	for _, k := range res.UnprocessedKeys[p.table].Keys {
-		if pkOf(k) == want {
+		if keyID(k) == want {
 			userPending = true
-		} else {
-			p.pending = append(p.pending, k)
 		}
+		p.leave(k, asked)
 	}
 	if userPending { // throttled: read the caller on its own
 		return p.DB.GetItem(ctx, in, opts...)
@@ -1484,15 +1520,14 @@ func (p *prefetchDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opt
 }
 
 // results returns the extra items that exist, reading any the first read
-// did not (it left them unprocessed, or authentication never read the
-// caller).
+// did not (it left them unprocessed or had no room for them, or
+// authentication never read the caller).
 func (p *prefetchDB) results(ctx context.Context) ([]map[string]types.AttributeValue, error) {
 	if !p.done {
 		p.done, p.pending = true, p.extra
 	}
 	if len(p.pending) > 0 {
-		st := store{db: p.DB, table: p.table}
-		items, err := st.batchGet(ctx, p.pending)
+		items, err := table.BatchGet(ctx, p.DB, p.table, p.pending, true)
 		if err != nil {
 			return nil, err
 		}
@@ -1500,4 +1535,43 @@ func (p *prefetchDB) results(ctx context.Context) ([]map[string]types.AttributeV
 		p.pending = nil
 	}
 	return p.got, nil
+}
+
+// authenticateWith is Authenticate with extra read in its own read of the
+// caller (prefetchDB): the caller's GetItem becomes one BatchGetItem, an
+// API key's BatchGetItem takes them too. Basic reads them after.
+func (s *Service) authenticateWith(ctx context.Context, authorization string, extra []map[string]types.AttributeValue) (*Principal, *prefetchDB, error) {
+	pf := &prefetchDB{DB: s.st.db, table: s.st.table, extra: extra}
+	auth := *s
+	auth.st.db = pf
+	p, err := auth.Authenticate(ctx, authorization)
+	return p, pf, err
+}
+
+// AuthenticateAlong is Authenticate (every check the same) reading the
+// users with ids and the items of along (other packages' keys) in the
+// authentication's own request: with Token or Bearer one BatchGetItem of
+// the caller and those (up to 99 keys; with Api-Key 98), so a list page
+// that read its scope first costs the Query and this one request. Basic
+// reads them after the password check. The users come back in the order
+// of ids (absent ones left out), the other items that exist in no
+// particular order; nothing is returned when authentication fails.
+func (s *Service) AuthenticateAlong(ctx context.Context, authorization string, ids []string, along []map[string]types.AttributeValue) (*Principal, []*User, []map[string]types.AttributeValue, error) {
+	keys := make([]map[string]types.AttributeValue, 0, len(ids)+len(along))
+	for _, id := range ids {
+		keys = append(keys, userKey(id))
+	}
+	p, pf, err := s.authenticateWith(ctx, authorization, append(keys, along...))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	items, err := pf.results(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	us, others, err := usersAmong(items, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, us, others, nil
 }
