@@ -271,10 +271,6 @@ func (s *Service) del(key map[string]types.AttributeValue, cond string) types.Tr
 	return types.TransactWriteItem{Delete: d}
 }
 
-func (s *Service) check(key map[string]types.AttributeValue, cond string) types.TransactWriteItem {
-	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.table), Key: key, ConditionExpression: aws.String(cond)}}
-}
-
 func (s *Service) transact(ctx context.Context, items []types.TransactWriteItem) error {
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	return err
