@@ -393,7 +393,7 @@ func importReport(ib *ImportBench) string {
 	if ib.Concurrent {
 		w("In the full `make bench` this part runs at the same time as the list at scale (each on its own DynamoDB Local, on the same machine): its requests and capacity units per user are its own, its rate and times are taken under the list's seeding and measuring load (so a lower bound of what one client gets on this machine alone).\n\n")
 	}
-	w("`POST /api/users/import` (`go run ./bench -only-import -import-users %d` runs this part alone): **%s users** into DynamoDB Local through the local API, in %d batches of %d (JSON Lines, %s KB a batch), one request at a time from one client, as `cmd/import` sends them; each user is a person's profile with a Django `pbkdf2_sha256` hash, 1 in 20 DISABLED. The service creates each user with the admin create's conditional transaction, 32 at a time.\n\n",
+	w("`POST /api/users/import` (`go run ./bench -only-import -import-users %d` runs this part alone): **%s users** into DynamoDB Local through the local API, in %d batches of %d (JSON Lines, %s KB a batch), one request at a time from one client, as `cmd/import` sends them; each user is a person's profile with a Django `pbkdf2_sha256` hash, 1 in 20 DISABLED. The service writes the users in groups, several in one conditional transaction with their count updates merged (docs/IMPORT.md), 8 groups at a time.\n\n",
 		ib.Users, thousands(ib.Users), ib.Batches, ib.BatchSize, thousands(ib.BodyBytes/1000))
 	w("| measure | value |\n|---|---:|\n")
 	w("| users per second, one client (batches 2 to %d) | **%.0f** |\n", ib.Batches, ib.UsersPerSecond)

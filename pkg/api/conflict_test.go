@@ -50,7 +50,8 @@ type conflictStack struct {
 	staff testenv.User
 }
 
-func startConflictStack(t *testing.T, shards int) *conflictStack {
+// outer, when given, wraps the double (to inject a race, say).
+func startConflictStack(t *testing.T, shards int, outer ...func(users.DB) users.DB) *conflictStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -66,7 +67,11 @@ func startConflictStack(t *testing.T, shards int) *conflictStack {
 		App: app.Options{WrapDB: func(db users.DB) users.DB {
 			cs.dbl = ddbtest.New(db, conflictHold)
 			cs.dbl.InFlight = conflictInFlight
-			return cs.dbl
+			var db2 users.DB = cs.dbl
+			for _, w := range outer {
+				db2 = w(db2)
+			}
+			return db2
 		}},
 	})
 	if err != nil {

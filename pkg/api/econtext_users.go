@@ -161,7 +161,13 @@ func (a *API) ecUpdate(ctx context.Context, r *httpapi.Request) (*httpapi.Respon
 	if in.Groups != nil {
 		bad["groups"] = []string{"Change memberships with the group's add_user and delete_user."}
 	}
-	pin := users.ProfileInput{Name: in.Name, Email: in.Email, CustomData: in.CustomData}
+	pin := users.ProfileInput{Email: in.Email, CustomData: in.CustomData}
+	if in.Name != nil {
+		// eContext's name is the whole name: the contract's first_name takes
+		// it and last_name goes, or a last_name set through the contract's
+		// routes would trail every name eContext sets.
+		pin.FirstName, pin.LastName = in.Name, ptr("")
+	}
 	if in.Status != nil {
 		switch *in.Status {
 		case string(users.StatusEnabled):

@@ -12362,6 +12362,13 @@ type ApplicationsDeleteUserResponse404Headers struct {
 	XContentTypeOptions string
 }
 
+// ApplicationsDeleteUserResponse409Headers the declared response headers of an HTTP 409 response for ApplicationsDeleteUser
+type ApplicationsDeleteUserResponse409Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
 // ApplicationsDeleteUserResponse413Headers the declared response headers of an HTTP 413 response for ApplicationsDeleteUser
 type ApplicationsDeleteUserResponse413Headers struct {
 	CacheControl        string
@@ -12410,6 +12417,8 @@ type ApplicationsDeleteUserResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12430,6 +12439,8 @@ type ApplicationsDeleteUserResponse struct {
 	Headers403 *ApplicationsDeleteUserResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ApplicationsDeleteUserResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ApplicationsDeleteUserResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ApplicationsDeleteUserResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12460,6 +12471,11 @@ func (r ApplicationsDeleteUserResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ApplicationsDeleteUserResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ApplicationsDeleteUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -12703,6 +12719,13 @@ type ApplicationsUpdateUserResponse404Headers struct {
 	XContentTypeOptions string
 }
 
+// ApplicationsUpdateUserResponse409Headers the declared response headers of an HTTP 409 response for ApplicationsUpdateUser
+type ApplicationsUpdateUserResponse409Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
 // ApplicationsUpdateUserResponse413Headers the declared response headers of an HTTP 413 response for ApplicationsUpdateUser
 type ApplicationsUpdateUserResponse413Headers struct {
 	CacheControl        string
@@ -12753,6 +12776,8 @@ type ApplicationsUpdateUserResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -12773,6 +12798,8 @@ type ApplicationsUpdateUserResponse struct {
 	Headers403 *ApplicationsUpdateUserResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ApplicationsUpdateUserResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ApplicationsUpdateUserResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ApplicationsUpdateUserResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -12808,6 +12835,11 @@ func (r ApplicationsUpdateUserResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ApplicationsUpdateUserResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ApplicationsUpdateUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -15063,6 +15095,13 @@ type GroupsDeleteUserResponse404Headers struct {
 	XContentTypeOptions string
 }
 
+// GroupsDeleteUserResponse409Headers the declared response headers of an HTTP 409 response for GroupsDeleteUser
+type GroupsDeleteUserResponse409Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
 // GroupsDeleteUserResponse413Headers the declared response headers of an HTTP 413 response for GroupsDeleteUser
 type GroupsDeleteUserResponse413Headers struct {
 	CacheControl        string
@@ -15111,6 +15150,8 @@ type GroupsDeleteUserResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -15131,6 +15172,8 @@ type GroupsDeleteUserResponse struct {
 	Headers403 *GroupsDeleteUserResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GroupsDeleteUserResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *GroupsDeleteUserResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *GroupsDeleteUserResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -15161,6 +15204,11 @@ func (r GroupsDeleteUserResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GroupsDeleteUserResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GroupsDeleteUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -15404,6 +15452,13 @@ type GroupsUpdateUserResponse404Headers struct {
 	XContentTypeOptions string
 }
 
+// GroupsUpdateUserResponse409Headers the declared response headers of an HTTP 409 response for GroupsUpdateUser
+type GroupsUpdateUserResponse409Headers struct {
+	CacheControl        string
+	RequestId           string
+	XContentTypeOptions string
+}
+
 // GroupsUpdateUserResponse413Headers the declared response headers of an HTTP 413 response for GroupsUpdateUser
 type GroupsUpdateUserResponse413Headers struct {
 	CacheControl        string
@@ -15454,6 +15509,8 @@ type GroupsUpdateUserResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -15474,6 +15531,8 @@ type GroupsUpdateUserResponse struct {
 	Headers403 *GroupsUpdateUserResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GroupsUpdateUserResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *GroupsUpdateUserResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *GroupsUpdateUserResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -15509,6 +15568,11 @@ func (r GroupsUpdateUserResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GroupsUpdateUserResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GroupsUpdateUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -26622,6 +26686,13 @@ func ParseApplicationsDeleteUserResponse(rsp *http.Response) (*ApplicationsDelet
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26787,6 +26858,30 @@ func ParseApplicationsDeleteUserResponse(rsp *http.Response) (*ApplicationsDelet
 			headers.XContentTypeOptions = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ApplicationsDeleteUserResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers ApplicationsDeleteUserResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -27249,6 +27344,13 @@ func ParseApplicationsUpdateUserResponse(rsp *http.Response) (*ApplicationsUpdat
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27414,6 +27516,30 @@ func ParseApplicationsUpdateUserResponse(rsp *http.Response) (*ApplicationsUpdat
 			headers.XContentTypeOptions = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ApplicationsUpdateUserResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers ApplicationsUpdateUserResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -31381,6 +31507,13 @@ func ParseGroupsDeleteUserResponse(rsp *http.Response) (*GroupsDeleteUserRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -31546,6 +31679,30 @@ func ParseGroupsDeleteUserResponse(rsp *http.Response) (*GroupsDeleteUserRespons
 			headers.XContentTypeOptions = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers GroupsDeleteUserResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers GroupsDeleteUserResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -32008,6 +32165,13 @@ func ParseGroupsUpdateUserResponse(rsp *http.Response) (*GroupsUpdateUserRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -32173,6 +32337,30 @@ func ParseGroupsUpdateUserResponse(rsp *http.Response) (*GroupsUpdateUserRespons
 			headers.XContentTypeOptions = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers GroupsUpdateUserResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RequestId = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers GroupsUpdateUserResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {

@@ -21,6 +21,8 @@ import (
 // every application or group in which they were the only member (no other
 // active grant on it, nor, for an application, on its groups) is deleted
 // with its grants and groups. Groups are settled before applications.
+// The user's item of grants goes last, so a redelivered record finds every
+// scope still to settle.
 func (s *Service) RemoveUser(ctx context.Context, userUUID string) error {
 	grants, err := s.grantsOf(ctx, userUUID)
 	if err != nil {
@@ -39,47 +41,21 @@ func (s *Service) RemoveUser(ctx context.Context, userUUID string) error {
 	return s.transact(ctx, []types.TransactWriteItem{s.del(grantsKey(userUUID), "")})
 }
 
-// leaveOrDelete removes user's grant on scope, or the scope itself when
-// no one else is in it.
+// leaveOrDelete removes user's grant on scope, then the scope itself when
+// no one else is in it (closeIfEmpty). The grant goes first: of two last
+// members deleted at once, the later one's read sees neither, and closes
+// the scope.
 func (s *Service) leaveOrDelete(ctx context.Context, user, kind, scope, app string) error {
-	hi := memberPrefix + "\uffff"
-	if kind == KindApplication {
-		hi = mirrorPrefix + "\uffff"
-	}
-	items, err := s.partition(ctx, scope, scopeSK, hi)
-	if err != nil {
+	if err := s.dropScopeSide(ctx, user, kind, scope, app); err != nil {
 		return err
 	}
-	grants, err := grantsIn(items, kind, app)
-	if err != nil {
-		return err
-	}
-	alone := true
-	now := s.now()
-	for _, g := range grants {
-		if g.User != user && g.active(now) {
-			alone = false
-		}
-	}
-	if alone && len(items) > 0 && table.String(items[0], "sk") == scopeSK {
-		it, err := unmarshalScope(items[0])
-		if err != nil {
-			return err
-		}
-		s.log.InfoContext(ctx, "deleting a scope its last member left", "kind", kind, "scope", scope, "user", user)
-		if err := s.deleteScope(ctx, it); err != nil && !errors.Is(err, table.ErrConditionFailed) {
-			return err
-		}
-		return s.purge(ctx, it.Kind, it.ID, it.Application)
-	}
-	return s.dropGrant(ctx, user, kind, scope, app)
+	return s.closeIfEmpty(ctx, user, kind, scope)
 }
 
-// dropGrant removes user's grant on scope, tolerating what is gone already.
-func (s *Service) dropGrant(ctx context.Context, user, kind, scope, app string) error {
-	if err := s.dropUserSide(ctx, user, scope, ""); err != nil {
-		return err
-	}
+// dropScopeSide removes user's grant on scope from the scope's side (the
+// grant and, for a group, its mirror in app), tolerating what is gone
+// already; the user's own item is the caller's to delete.
+func (s *Service) dropScopeSide(ctx context.Context, user, kind, scope, app string) error {
 	items := []types.TransactWriteItem{s.del(memberKey(scope, user), "")}
 	if kind == KindGroup && app != "" {
 		items = append(items, s.del(mirrorKey(app, user, scope), ""))

@@ -278,7 +278,7 @@ func (s *Service) grantItems(user string, sc grantOn, role string, expires *time
 		return nil, nil, err
 	}
 	items := []types.TransactWriteItem{s.put(m, "attribute_not_exists(pk)")}
-	items = append(items, s.check(scopeKey(sc.id), "attribute_exists(pk)"))
+	items = append(items, s.openCheck(sc.id, now))
 	if sc.kind == KindGroup {
 		n, err := marshal(g, mirrorKey(sc.app, user, sc.id))
 		if err != nil {
@@ -509,11 +509,17 @@ func (s *Service) AddUser(ctx context.Context, caller *users.User, kind, id stri
 			err = s.replaceExpired(ctx, items, old, user, it.ID, av)
 		}
 	}
+	if failed, ok := table.TxCanceled(err); ok && !failed[0] && !failed[1] && failed[len(items)-2] {
+		// At the limit: the user's expired grants stop counting at once
+		// too, so they make room (expired.go).
+		err = s.addDroppingExpired(ctx, items, user, it.ID, av)
+	}
 	if err != nil {
 		failed, ok := table.TxCanceled(err)
 		if !ok {
 			return nil, table.Error(err)
 		}
+		failed = failed[:min(len(failed), len(items))] // add_user's own items
 		switch {
 		case failed[0]:
 			return nil, httpapi.Invalid(map[string][]string{"user": {"This user already holds a role here; use update_user to change it."}})
@@ -553,6 +559,8 @@ func unmarshalGrant(item map[string]types.AttributeValue) (*grantItem, error) {
 
 // UpdateUser changes in.User's role (when given) and expiry (as given:
 // absent or null removes it) on scope kind/id, in one TransactWriteItems.
+// The write holds the grant to the role it was read with; demoting the
+// last owner of a scope others are in is a 409 (owners.go).
 func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id string, in MemberInput) (*Member, error) {
 	user, exp, err := s.parseMember(in, in.Role != "")
 	if err != nil {
@@ -562,20 +570,64 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.currentGrant(ctx, it.ID, user)
-	if err != nil {
-		return nil, err
-	}
-	if g == nil {
-		return nil, httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
-	}
 	owner := s.owns(caller, it, perms)
-	if !owner && (g.Role == RoleOwner || in.Role == RoleOwner) {
-		return nil, errOwnersOnly
+	for attempt := 0; ; attempt++ {
+		g, err := s.currentGrant(ctx, it.ID, user)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
+			return nil, httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
+		}
+		if !owner && (g.Role == RoleOwner || in.Role == RoleOwner) {
+			return nil, errOwnersOnly
+		}
+		was := g.Role
+		if in.Role != "" {
+			g.Role = in.Role
+		}
+		var guard *types.TransactWriteItem
+		if was == RoleOwner && g.Role != RoleOwner && !caller.IsStaff {
+			if guard, err = s.ownerGuard(ctx, it.ID, user); err != nil {
+				return nil, err
+			}
+		}
+		items, err := s.updateGrantItems(it, user, g, was, exp, owner)
+		if err != nil {
+			return nil, err
+		}
+		if guard != nil {
+			items = append(items, *guard)
+		}
+		err = s.transact(ctx, items)
+		if err == nil {
+			g.User, g.ScopeType, g.ScopeID = user, it.Kind, it.ID
+			out := s.member(g, target)
+			return &out, nil
+		}
+		failed, ok := table.TxCanceled(err)
+		switch {
+		case !ok:
+			return nil, table.Error(err)
+		case failed[2]:
+			return nil, httpapi.NotFound("") // the scope is gone, or being deleted
+		case attempt == grantAttempts-1:
+			return nil, httpapi.Unavailable(err)
+		}
+		// The grant changed since it was read, or the other owner's did:
+		// read again and decide again.
 	}
-	if in.Role != "" {
-		g.Role = in.Role
-	}
+}
+
+// grantAttempts bounds the tries of an update_user or delete_user whose
+// grant (or the other owner's) changes under it.
+const grantAttempts = 4
+
+// updateGrantItems are update_user's items: the scope-side grant g as it
+// becomes (conditional on its role still being was, and on its not being an
+// owner's for a caller who does not own the scope), the user-side
+// attribute, the scope's open check and a group's mirror.
+func (s *Service) updateGrantItems(it *scopeItem, user string, g *grantItem, was string, exp *time.Time, owner bool) ([]types.TransactWriteItem, error) {
 	g.Expires, g.TTL = exp, 0
 	if exp != nil {
 		g.TTL = exp.Unix()
@@ -595,7 +647,9 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 	} else {
 		upd += " REMOVE #g.#exp"
 	}
-	put := s.put(m, "attribute_exists(pk)")
+	put := s.put(m, "attribute_exists(pk) AND #was = :was")
+	put.Put.ExpressionAttributeNames = map[string]string{"#was": "r"}
+	put.Put.ExpressionAttributeValues = map[string]types.AttributeValue{":was": table.S(was)}
 	if !owner {
 		notOwner(put.Put.ConditionExpression, &put.Put.ExpressionAttributeNames, &put.Put.ExpressionAttributeValues)
 	}
@@ -604,7 +658,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		{Update: &types.Update{TableName: aws.String(s.table), Key: grantsKey(user), UpdateExpression: aws.String(upd),
 			ConditionExpression:      aws.String("attribute_exists(#g)"),
 			ExpressionAttributeNames: map[string]string{"#g": grantAttr + it.ID, "#role": "role", "#exp": "expiration_time"}, ExpressionAttributeValues: vals}},
-		s.check(scopeKey(it.ID), "attribute_exists(pk)"),
+		s.openCheck(it.ID, s.now()),
 	}
 	if it.Kind == KindGroup {
 		n, err := marshal(g, mirrorKey(it.Application, user, it.ID))
@@ -613,23 +667,15 @@ func (s *Service) UpdateUser(ctx context.Context, caller *users.User, kind, id s
 		}
 		items = append(items, s.put(n, ""))
 	}
-	if err := s.transact(ctx, items); err != nil {
-		if _, ok := table.TxCanceled(err); ok {
-			if cur, cerr := s.currentGrant(ctx, it.ID, user); cerr == nil && cur != nil && cur.Role == RoleOwner && !owner {
-				return nil, errOwnersOnly // made an owner meanwhile
-			}
-			return nil, httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
-		}
-		return nil, table.Error(err)
-	}
-	g.User, g.ScopeType, g.ScopeID = user, it.Kind, it.ID
-	out := s.member(g, target)
-	return &out, nil
+	return items, nil
 }
 
 // DeleteUser ends in.User's grant on scope kind/id: managers remove
 // anyone, and anyone may remove themselves (leave the scope). One
-// TransactWriteItems.
+// TransactWriteItems, conditional on the grant not being an owner's; an
+// owner's (which only owners and staff end) is read and, unless staff end
+// it, ended only while another owner remains in a scope others are in
+// (owners.go): a 409 otherwise.
 func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id string, in MemberInput) error {
 	user, _, err := s.parseMember(MemberInput{User: in.User}, false)
 	if err != nil {
@@ -661,25 +707,48 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 	if it.Kind == KindApplication {
 		app = it.ID
 	}
-	items := s.removeGrantItems(user, it.Kind, it.ID, app, true)
 	owner := want == noAccess || s.owns(caller, it, perms) // leaving needs no ownership
-	if !owner {
-		d := items[0].Delete
-		notOwner(d.ConditionExpression, &d.ExpressionAttributeNames, &d.ExpressionAttributeValues)
-	}
-	if err := s.transact(ctx, items); err != nil {
-		if _, ok := table.TxCanceled(err); ok {
-			if want == noAccess {
-				return httpapi.NotFound("")
-			}
-			if cur, cerr := s.currentGrant(ctx, it.ID, user); cerr == nil && cur != nil && cur.Role == RoleOwner && !owner {
-				return errOwnersOnly
-			}
-			return httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
+	var (
+		ownerGrant bool // the grant was read as an owner's
+		guard      *types.TransactWriteItem
+	)
+	for attempt := 0; ; attempt++ {
+		items := s.removeGrantItems(user, it.Kind, it.ID, app, true)
+		if !caller.IsStaff && !ownerGrant {
+			// The common case, in one transaction: not an owner's grant.
+			d := items[0].Delete
+			notOwner(d.ConditionExpression, &d.ExpressionAttributeNames, &d.ExpressionAttributeValues)
 		}
-		return table.Error(err)
+		if guard != nil {
+			items = append(items, *guard)
+		}
+		err := s.transact(ctx, items)
+		if err == nil {
+			return nil
+		}
+		if _, ok := table.TxCanceled(err); !ok {
+			return table.Error(err)
+		}
+		cur, cerr := s.currentGrant(ctx, it.ID, user)
+		switch {
+		case cerr != nil:
+			return cerr
+		case cur == nil && want == noAccess:
+			return httpapi.NotFound("")
+		case cur == nil:
+			return httpapi.Invalid(map[string][]string{"user": {"This user holds no role here."}})
+		case cur.Role == RoleOwner && !owner:
+			return errOwnersOnly
+		case attempt == grantAttempts-1:
+			return httpapi.Unavailable(err)
+		}
+		ownerGrant, guard = cur.Role == RoleOwner, nil
+		if ownerGrant && !caller.IsStaff {
+			if guard, err = s.ownerGuard(ctx, it.ID, user); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
 }
 
 func notFound(err error) error {

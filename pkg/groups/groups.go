@@ -15,7 +15,8 @@
 //   - CanAssign: whether a caller may add users to every named scope.
 //   - JoinItems / JoinItemsBy: the transaction items that grant a role on
 //     scopes, for another package's transaction (a user's creation).
-//   - RemoveUser: the cascade of a deleted user (the stream runs it).
+//   - RemoveUser: the cascade of a deleted user (the stream runs it);
+//     RemoveUnverifiedUser: only the grants of one never activated.
 //   - ScopeRemoved, ScopeRenamed, GrantExpired: the stream's follow-ups.
 package groups
 

@@ -178,12 +178,16 @@ func (s *Service) Create(ctx context.Context, caller *users.User, kind string, i
 	}
 	items := []types.TransactWriteItem{s.put(item, "attribute_not_exists(pk)"), s.put(cat, "")}
 	if kind == KindGroup {
+		// No group is made in an application being closed (close.go).
+		open, names, vals := openCondition(now)
+		names["#g"], names["#k"] = "groups", "kind"
+		vals[":one"], vals[":app"], vals[":max"] = table.N(1), table.S(KindApplication), table.N(MaxGroupsPerApplication)
 		items = append(items, s.put(groupEntryKey(it.Application, it.ID), ""),
 			types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.table), Key: scopeKey(it.Application),
 				UpdateExpression:          aws.String("ADD #g :one"),
-				ConditionExpression:       aws.String("#k = :app AND (attribute_not_exists(#g) OR #g < :max)"),
-				ExpressionAttributeNames:  map[string]string{"#g": "groups", "#k": "kind"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":one": table.N(1), ":app": table.S(KindApplication), ":max": table.N(MaxGroupsPerApplication)}}})
+				ConditionExpression:       aws.String("#k = :app AND (attribute_not_exists(#g) OR #g < :max) AND " + open),
+				ExpressionAttributeNames:  names,
+				ExpressionAttributeValues: vals}})
 	}
 	if err := s.transact(ctx, items); err != nil {
 		if failed, ok := table.TxCanceled(err); ok && kind == KindGroup && failed[3] {
@@ -428,7 +432,22 @@ func (s *Service) Delete(ctx context.Context, caller *users.User, kind, id strin
 // deleteScope removes a scope's item, its catalogue entry and (a group)
 // its entry and count in the application, in one transaction.
 func (s *Service) deleteScope(ctx context.Context, it *scopeItem) error {
+	return s.deleteScopeIf(ctx, it, nil)
+}
+
+// deleteScopeMarked is deleteScope conditional on closer's mark (until
+// until) still being on the scope item: table.ErrConditionFailed when not.
+func (s *Service) deleteScopeMarked(ctx context.Context, it *scopeItem, closer string, until int64) error {
+	return s.deleteScopeIf(ctx, it, func(d *types.Delete) { markedCondition(d, closer, until) })
+}
+
+// deleteScopeIf is deleteScope with cond, when set, making the scope
+// item's Delete conditional (a failure is table.ErrConditionFailed).
+func (s *Service) deleteScopeIf(ctx context.Context, it *scopeItem, cond func(*types.Delete)) error {
 	items := []types.TransactWriteItem{s.del(scopeKey(it.ID), ""), s.del(catalogueKey(it.Kind, it.ID), "")}
+	if cond != nil {
+		cond(items[0].Delete)
+	}
 	if it.Kind == KindGroup {
 		items = append(items, s.del(groupEntryKey(it.Application, it.ID), ""),
 			types.TransactWriteItem{Update: &types.Update{TableName: aws.String(s.table), Key: scopeKey(it.Application),
@@ -440,6 +459,9 @@ func (s *Service) deleteScope(ctx context.Context, it *scopeItem) error {
 	if failed, ok := table.TxCanceled(err); ok && len(failed) == 4 && failed[3] && !failed[0] {
 		// The application is gone already (its own cascade): just the group.
 		err = s.transact(ctx, items[:3])
+	}
+	if failed, ok := table.TxCanceled(err); ok && failed[0] {
+		return table.ErrConditionFailed
 	}
 	if err != nil {
 		return table.Error(err)

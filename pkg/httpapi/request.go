@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -104,6 +105,12 @@ func (r *Request) DecodeJSON(dst any, ignore map[string]bool) error {
 
 // DecodeObject is DecodeJSON's parsing step, apart for fuzzing and reuse.
 func DecodeObject(body []byte, dst any, ignore map[string]bool) error {
+	// JSON is UTF-8 (RFC 8259): Go's decoder would turn invalid bytes in a
+	// string into U+FFFD, but keeps them verbatim in a json.RawMessage
+	// (custom_data), which is then stored and echoed as it came.
+	if !utf8.Valid(body) {
+		return BadRequest("The body must be UTF-8 text.")
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return jsonError(body, err)

@@ -100,6 +100,7 @@ type Handler struct {
 // GroupEvents is what the handler asks of pkg/groups.
 type GroupEvents interface {
 	RemoveUser(ctx context.Context, userUUID string) error
+	RemoveUnverifiedUser(ctx context.Context, userUUID string) error
 	ScopeRemoved(ctx context.Context, old map[string]types.AttributeValue) error
 	ScopeRenamed(ctx context.Context, old, cur map[string]types.AttributeValue) error
 	GrantExpired(ctx context.Context, old map[string]types.AttributeValue) error
@@ -225,8 +226,14 @@ func (h *Handler) record(ctx context.Context, rec events.DynamoDBEventRecord) er
 				return err
 			}
 			if h.Groups != nil {
-				// Their grants, and the scopes they were alone in (ApiHub).
-				if err := h.Groups.RemoveUser(ctx, oldU.UUID); err != nil {
+				// Their grants, and the scopes they were alone in (ApiHub);
+				// an account never activated takes only its grants (a sign-up
+				// replacing a pending invitee deletes none of the scopes).
+				remove := h.Groups.RemoveUser
+				if oldU.Status == users.StatusUnverified {
+					remove = h.Groups.RemoveUnverifiedUser
+				}
+				if err := remove(ctx, oldU.UUID); err != nil {
 					return err
 				}
 			}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/accounts/pkg/httpapi"
@@ -20,9 +23,14 @@ import (
 const (
 	// MaxImportUsers is how many users one request may carry.
 	MaxImportUsers = 1000
-	// importWorkers is how many creates run at once: 1,000 users within API
-	// Gateway's 30 s at one transaction each (~10-30 ms on DynamoDB).
-	importWorkers = 32
+	// importWorkers is how many group transactions (createGroup) run at
+	// once: 1,000 users are about 150 groups, within API Gateway's 30 s at
+	// ~30-100 ms a transaction on DynamoDB; few enough that a request's
+	// groups seldom draw one count shard at the same moment.
+	importWorkers = 8
+	// importWindow is how many of the next users (in username order) a
+	// group considers for its next member (importGroups).
+	importWindow = 32
 	// importBudget is how long an import starts new creates: the lines it
 	// has not started by then are answered service_unavailable (send them
 	// again), so the answer arrives within API Gateway's 30 s.
@@ -106,9 +114,12 @@ type pending struct {
 // An account already holding the email (activated or not) is never
 // replaced: the line is skipped with that account's uuid, so a rerun of the
 // same file creates nothing twice; a username held by another account
-// refuses the line. Each user is created by the admin create's own
-// conditional transaction (st.createAs), with its claims and the list
-// counts, importWorkers at a time. No mail is sent.
+// refuses the line. The users are written in groups (createGroup): each
+// user with the admin create's own conditional items (its item, claims and
+// index entries), several users in one transaction with the list counts
+// updated once for the group; a line whose condition fails there is
+// created on its own by the admin create's transaction (st.createAs) and
+// answered as such. No mail is sent.
 func (s *Service) Import(ctx context.Context, lines []ImportInput, pre []ImportResult) (*ImportReport, error) {
 	if len(lines)+len(pre) > MaxImportUsers {
 		return nil, httpapi.BadRequest("An import takes at most " + strconv.Itoa(MaxImportUsers) + " users per request.")
@@ -180,35 +191,238 @@ func withWarnings(r ImportResult, from *ImportResult) ImportResult {
 	return r
 }
 
-// createAll creates the users with a bounded pool of workers, filling in
-// their results.
+// createAll creates the users in groups (importGroups), importWorkers
+// groups at a time, filling in their results.
 func (s *Service) createAll(ctx context.Context, todo []pending, results []ImportResult, now time.Time) {
 	stop := time.Now().Add(importBudget)
 	if d, ok := ctx.Deadline(); ok && d.Add(-3*time.Second).Before(stop) {
 		stop = d.Add(-3 * time.Second)
 	}
-	work := make(chan pending)
+	groups := s.st.importGroups(todo)
+	work := make(chan []pending)
 	var wg sync.WaitGroup
-	for range min(importWorkers, len(todo)) {
+	for range min(importWorkers, len(groups)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
-				if time.Now().After(stop) || ctx.Err() != nil {
-					r := &results[p.idx]
-					*r = withWarnings(ImportResult{Line: r.Line, Result: ImportRefused, Error: "service_unavailable",
-						ErrorDescription: "This user was not written within the request's time; send the line again."}, r)
-					continue
-				}
-				s.createOne(ctx, p, &results[p.idx], now)
+			for g := range work {
+				s.createGroup(ctx, g, results, now, stop)
 			}
 		}()
 	}
-	for _, p := range todo {
-		work <- p
+	for _, g := range groups {
+		work <- g
 	}
 	close(work)
 	wg.Wait()
+}
+
+// late answers a line the request had no time left to write.
+func late(r *ImportResult) {
+	*r = withWarnings(ImportResult{Line: r.Line, Result: ImportRefused, Error: "service_unavailable",
+		ErrorDescription: "This user was not written within the request's time; send the line again."}, r)
+}
+
+// Group commit. A user's admin create is its item, its three claims and
+// its index entries (all conditional or new) plus the updates of the ~18
+// count items it is counted in; the count items are shared by nearly every
+// user and are billed at their whole size. An import writes several users
+// in one TransactWriteItems, with one update per count item for the whole
+// group (the users' deltas summed), so a count item is written once per
+// group instead of once per user. The invariants are the per-user
+// create's: every claim is taken by the same conditional item, the counts
+// change in the same transaction as the users they count, and a group is
+// all or nothing.
+
+// importGroups packs users into groups that each fit one transaction
+// (maxTransactItems): in username order (neighbours share count lists, and
+// their bucket's shards), each group taking next, among the importWindow
+// users that follow, the one that adds the fewest count items; no two
+// users of a group touch one claim (derived slugs may coincide), since a
+// transaction may not write an item twice.
+func (st *store) importGroups(todo []pending) [][]pending {
+	type cand struct {
+		p      pending
+		items  int      // its own items: user, claims, entries
+		lists  []string // the count lists it moves
+		claims [3]string
+	}
+	sorted := slices.Clone(todo)
+	slices.SortStableFunc(sorted, func(a, b pending) int { return strings.Compare(a.user.Username, b.user.Username) })
+	cands := make([]cand, len(sorted))
+	for i, p := range sorted {
+		u := withSlug(p.user)
+		cands[i] = cand{p: p, items: 4 + len(st.entryItems(nil, u)), lists: slices.Collect(maps.Keys(countDeltas(nil, u))),
+			claims: [3]string{pkOf(emailKey(u.Email)), pkOf(usernameKey(u.Username)), pkOf(slugKey(u.Slug))}}
+	}
+	used := make([]bool, len(cands))
+	var groups [][]pending
+	for first := 0; first < len(cands); first++ {
+		if used[first] {
+			continue
+		}
+		lists, claims, items := map[string]bool{}, map[string]bool{}, 0
+		var g []pending
+		add := func(i int) {
+			used[i] = true
+			g = append(g, cands[i].p)
+			items += cands[i].items
+			for _, l := range cands[i].lists {
+				lists[l] = true
+			}
+			for _, c := range cands[i].claims {
+				claims[c] = true
+			}
+		}
+		add(first)
+		for {
+			best, bestNew := -1, 0
+			for j, seen := first+1, 0; j < len(cands) && seen < importWindow; j++ {
+				if used[j] {
+					continue
+				}
+				seen++
+				c := cands[j]
+				if claims[c.claims[0]] || claims[c.claims[1]] || claims[c.claims[2]] {
+					continue
+				}
+				added := 0
+				for _, l := range c.lists {
+					if !lists[l] {
+						added++
+					}
+				}
+				if items+c.items+len(lists)+added > maxTransactItems {
+					continue
+				}
+				if best < 0 || added < bestNew {
+					best, bestNew = j, added
+				}
+			}
+			if best < 0 {
+				break
+			}
+			add(best)
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// withSlug is u with the slug its create claims: its own, or the one
+// derived from its username (u itself is not changed, so that a per-user
+// create after a failed group derives it again, suffixing it if taken).
+func withSlug(u *User) *User {
+	if u.Slug != "" {
+		return u
+	}
+	c := *u
+	c.Slug = SlugFrom(u.Username)
+	return &c
+}
+
+// groupItems is the transaction that creates the users of g: each user's
+// item, claims and entries, then one count update per list for them all,
+// on one shard (picked by the first user's bucket, as a single create's
+// is; a conflict moves it to another, retry.go). spans[k] is the range of
+// g[k]'s items.
+func (st *store) groupItems(g []pending, now time.Time) ([]types.TransactWriteItem, [][2]int, error) {
+	var items []types.TransactWriteItem
+	spans := make([][2]int, len(g))
+	deltas := map[string]map[string]int64{}
+	for k, p := range g {
+		u := withSlug(p.user)
+		item, err := st.marshalUser(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		from := len(items)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(st.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+			st.takeClaim(emailKey(u.Email), u.UUID, u.TTL, now), st.takeClaim(usernameKey(u.Username), u.UUID, u.TTL, now),
+			st.takeClaim(slugKey(u.Slug), u.UUID, u.TTL, now))
+		items = append(items, st.entryItems(nil, u)...)
+		spans[k] = [2]int{from, len(items)}
+		for id, bs := range countDeltas(nil, u) {
+			if deltas[id] == nil {
+				deltas[id] = map[string]int64{}
+			}
+			for b, v := range bs {
+				deltas[id][b] += v
+			}
+		}
+	}
+	shard := shardFor(bucketOf(g[0].user.Username), st.shards())
+	for _, id := range slices.Sorted(maps.Keys(deltas)) {
+		for b, v := range deltas[id] {
+			if v == 0 {
+				delete(deltas[id], b)
+			}
+		}
+		if len(deltas[id]) > 0 {
+			items = append(items, types.TransactWriteItem{Update: countUpdate(st.table, id, shard, deltas[id])})
+		}
+	}
+	return items, spans, nil
+}
+
+// createGroup writes the users of g in one transaction. When DynamoDB
+// cancels it for failed conditions (a claim taken since claimHolders read
+// it: a concurrent sign-up, create or import), the users whose items
+// failed (CancellationReasons, in the order of the items) are created on
+// their own by createOne, which answers each as a single create does
+// (skipped, refused, or created with a suffixed slug), and the others are
+// tried again as a group. Conflicts are retried below (retry.go, on
+// another count shard); a transaction still failing for anything but
+// conditions (conflicts past the retries, throttling, a validation error)
+// leaves each user to createOne.
+func (s *Service) createGroup(ctx context.Context, g []pending, results []ImportResult, now, stop time.Time) {
+	one := func(p pending) {
+		if time.Now().After(stop) || ctx.Err() != nil {
+			late(&results[p.idx])
+			return
+		}
+		s.createOne(ctx, p, &results[p.idx], now)
+	}
+	for len(g) > 1 {
+		if time.Now().After(stop) || ctx.Err() != nil {
+			for _, p := range g {
+				late(&results[p.idx])
+			}
+			return
+		}
+		items, spans, err := s.st.groupItems(g, now)
+		if err == nil {
+			_, err = s.st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		}
+		if err == nil {
+			for _, p := range g {
+				r := &results[p.idx]
+				r.Result, r.UUID = ImportCreated, p.user.UUID
+			}
+			return
+		}
+		fails, conditional := txCanceled(err)
+		var rest []pending
+		for k, p := range g {
+			failed := false
+			for i := spans[k][0]; conditional && i < spans[k][1] && i < len(fails); i++ {
+				failed = failed || fails[i]
+			}
+			if failed {
+				one(p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		if len(rest) == len(g) {
+			s.log.InfoContext(ctx, "import group write failed: each user on its own", "request_id", httpapi.RequestID(ctx), "users", len(g), "cause", err.Error())
+			break
+		}
+		g = rest
+	}
+	for _, p := range g {
+		one(p)
+	}
 }
 
 func (s *Service) createOne(ctx context.Context, p pending, r *ImportResult, now time.Time) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -142,7 +143,7 @@ func applyProfile(p problems, in *ProfileInput, u *User, now time.Time) {
 		switch {
 		case bytes.Equal(raw, []byte("null")):
 			u.CustomData = ""
-		case len(raw) == 0 || raw[0] != '{' || !json.Valid(raw):
+		case len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) || !utf8.Valid(raw): // a form's value is not UTF-8-checked by a JSON decoder
 			p.add("custom_data", "Expected a JSON object.")
 		case len(raw) > MaxCustomData:
 			p.add("custom_data", "Ensure custom_data is at most 16 KiB.")
