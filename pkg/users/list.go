@@ -697,11 +697,6 @@ func (q *ListQuery) usernameSet() map[string]bool {
 	return s
 }
 
-// matches reports whether u is listed and passes every filter of q.
-func (q *ListQuery) matches(u *User, names map[string]bool) bool {
-	return listed(u) && q.passes(u, names)
-}
-
 // passes reports whether u passes every filter of q, listed or not.
 func (q *ListQuery) passes(u *User, names map[string]bool) bool {
 	if u == nil {
