@@ -350,6 +350,35 @@ func TestMembershipBudgets(t *testing.T) {
 			t.Logf("%d requests %v", got.Requests, got.ByOp)
 		})
 	}
+	// Ending an owner's grant beside another owner (the last-owner rule's
+	// guard) is one transaction too: the grant's role is read with the
+	// scope, so the first transaction carries the guard.
+	app := scopePath(groups.KindApplication, f.app)
+	for _, tc := range []struct{ desc, promoted, by string }{
+		{"an owner leaves beside another", f.admin.UUID, "self"},
+		{"an owner removes another owner", f.member.UUID, "owner"},
+	} {
+		t.Run("case=delete_user of an owner: one transaction: "+tc.desc, func(t *testing.T) {
+			if r := as(t, f.owner, "POST", app+"/update_user", map[string]any{"user": tc.promoted, "role": "owner"}); r.Status != 200 {
+				t.Fatalf("promote: %d %s", r.Status, r.Body)
+			}
+			caller := f.owner
+			if tc.by == "self" {
+				caller = f.admin
+			}
+			var r *testenv.Resp
+			got := env.Requests.Measure(func() {
+				r = as(t, caller, "POST", app+"/delete_user", map[string]any{"user": tc.promoted})
+			})
+			if r.Status != 204 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			if got.Requests > 4 || got.ByOp["TransactWriteItems"] != 1 {
+				t.Fatalf("%d requests %v, budget 4 with 1 transaction", got.Requests, got.ByOp)
+			}
+			t.Logf("%d requests %v", got.Requests, got.ByOp)
+		})
+	}
 }
 
 // TestLargeGroupPages: a group of 5,000 members (three real ones and

@@ -688,16 +688,20 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 	var (
 		it    *scopeItem
 		perms map[string]*userGrant
+		// read is the grant's role as read with the scope (a caller who is
+		// not staff: an owner's grant is ended under the owner guard from
+		// the first transaction on).
+		read *grantItem
 	)
 	if want == noAccess && !caller.IsStaff {
 		sid, ok := parseID(id)
 		if !ok {
 			return httpapi.NotFound("")
 		}
-		if it, err = s.getScope(ctx, kind, sid); err != nil {
+		if it, _, read, err = s.scopeAndGrantsWith(ctx, kind, sid, "", &user); err != nil {
 			return notFound(err)
 		}
-	} else if it, perms, err = s.load(ctx, caller, kind, id, want); err != nil {
+	} else if it, perms, read, err = s.loadMember(ctx, caller, kind, id, want, &user); err != nil {
 		return err
 	}
 	if caller.IsSupport && !caller.IsStaff && user != caller.UUID {
@@ -712,6 +716,15 @@ func (s *Service) DeleteUser(ctx context.Context, caller *users.User, kind, id s
 		ownerGrant bool // the grant was read as an owner's
 		guard      *types.TransactWriteItem
 	)
+	if read != nil && read.Role == RoleOwner && !caller.IsStaff {
+		if !owner {
+			return errOwnersOnly
+		}
+		ownerGrant = true
+		if guard, err = s.ownerGuard(ctx, it.ID, user); err != nil {
+			return err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		items := s.removeGrantItems(user, it.Kind, it.ID, app, true)
 		if !caller.IsStaff && !ownerGrant {

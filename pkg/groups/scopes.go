@@ -257,33 +257,41 @@ func (s *Service) accessTo(caller *users.User, it *scopeItem, perms map[string]*
 // at least want: 404 for a caller who may not read it, 403 for a reader
 // who may not change it.
 func (s *Service) load(ctx context.Context, caller *users.User, kind, id string, want access) (*scopeItem, map[string]*userGrant, error) {
+	it, perms, _, err := s.loadMember(ctx, caller, kind, id, want, nil)
+	return it, perms, err
+}
+
+// loadMember is load reading, for a caller who is not staff, member's
+// grant on the scope too, in the same BatchGetItem (member nil: none).
+func (s *Service) loadMember(ctx context.Context, caller *users.User, kind, id string, want access, member *string) (*scopeItem, map[string]*userGrant, *grantItem, error) {
 	sid, ok := parseID(id)
 	if !ok {
-		return nil, nil, httpapi.NotFound("")
+		return nil, nil, nil, httpapi.NotFound("")
 	}
 	var (
 		it    *scopeItem
 		perms map[string]*userGrant
+		grant *grantItem
 		err   error
 	)
 	if caller.IsStaff {
 		it, err = s.getScope(ctx, kind, sid)
 	} else {
-		it, perms, err = s.scopeAndGrants(ctx, kind, sid, caller.UUID)
+		it, perms, grant, err = s.scopeAndGrantsWith(ctx, kind, sid, caller.UUID, member)
 	}
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, httpapi.NotFound("")
+		return nil, nil, nil, httpapi.NotFound("")
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	switch a := s.accessTo(caller, it, perms); {
 	case a == noAccess:
-		return nil, nil, httpapi.NotFound("")
+		return nil, nil, nil, httpapi.NotFound("")
 	case a < want:
-		return nil, nil, httpapi.Forbidden("")
+		return nil, nil, nil, httpapi.Forbidden("")
 	}
-	return it, perms, nil
+	return it, perms, grant, nil
 }
 
 // loadWith is load reading the user target too, in the same BatchGetItem
@@ -332,30 +340,52 @@ func (s *Service) loadWith(ctx context.Context, caller *users.User, kind, id str
 
 // scopeAndGrants reads a scope and a user's grants in one BatchGetItem.
 func (s *Service) scopeAndGrants(ctx context.Context, kind, id, user string) (*scopeItem, map[string]*userGrant, error) {
-	items, err := table.BatchGet(ctx, s.db, s.table, []map[string]types.AttributeValue{scopeKey(id), grantsKey(user)}, true)
+	it, perms, _, err := s.scopeAndGrantsWith(ctx, kind, id, user, nil)
+	return it, perms, err
+}
+
+// scopeAndGrantsWith is scopeAndGrants reading the scope-side grant of
+// member too, in the same BatchGetItem (nil when there is none; no read of
+// it when member is "" or user's).
+func (s *Service) scopeAndGrantsWith(ctx context.Context, kind, id, user string, member *string) (*scopeItem, map[string]*userGrant, *grantItem, error) {
+	keys := []map[string]types.AttributeValue{scopeKey(id)}
+	if user != "" {
+		keys = append(keys, grantsKey(user))
+	}
+	if member != nil && *member != "" {
+		keys = append(keys, memberKey(id, *member))
+	}
+	items, err := table.BatchGet(ctx, s.db, s.table, keys, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var (
 		it    *scopeItem
 		perms = map[string]*userGrant{}
+		grant *grantItem
 	)
 	for _, item := range items {
+		if strings.HasPrefix(table.String(item, "sk"), memberPrefix) {
+			if grant, err = unmarshalGrant(item); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
+		}
 		if table.String(item, "sk") == grantsSK {
 			if perms, err = userGrants(item); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			continue
 		}
 		it = &scopeItem{}
 		if err := attributevalue.UnmarshalMap(item, it); err != nil {
-			return nil, nil, httpapi.Internal(err)
+			return nil, nil, nil, httpapi.Internal(err)
 		}
 	}
 	if it == nil || (kind != "" && it.Kind != kind) {
-		return nil, nil, ErrNotFound
+		return nil, nil, nil, ErrNotFound
 	}
-	return it, perms, nil
+	return it, perms, grant, nil
 }
 
 // Get returns scope kind/id to a caller who may read it.
