@@ -56,6 +56,10 @@ func TestScopePagesInTwoRequests(t *testing.T) {
 		{"member (Api-Key): customer_uuid page", memberKey, "/api/users?customer_uuid=" + f.app + "&project_roles=member&page=3", "5000", 0, false},
 		{"application admin, not in the group (token): list_users", tokenOf(f.admin), grp + "?page=7&page_size=50", "5000", 50, false},
 		{"application admin, not in the group (Api-Key): list_users", adminKey, grp, "5000", 10, true},
+		// They manage the group's grants, so its members are theirs to read
+		// by project_uuid as by list_users.
+		{"application admin, not in the group (token): project_uuid page", tokenOf(f.admin), "/api/users?project_uuid=" + f.group, "5000", 3, true},
+		{"application admin, not in the group (Api-Key): project_uuid deep page", adminKey, "/api/users?project_uuid=" + f.group + "&page=40&page_size=25", "5000", 0, false},
 	} {
 		t.Run("case="+tc.desc, func(t *testing.T) {
 			var r *testenv.Resp

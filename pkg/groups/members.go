@@ -177,19 +177,27 @@ type MemberQuery struct {
 // a member of (else the answer is empty). One Query of the scope's
 // partition (one more per MB of grants).
 func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery) ([]string, error) {
-	grants, err := s.scopeGrants(ctx, q)
+	grants, app, err := s.scopeGrants(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	if !s.sees(caller, grants) {
-		return []string{}, nil
+		if app == "" {
+			return []string{}, nil
+		}
+		// A group's application's owners and admins manage its grants, and
+		// read its members (as list_users): one GetItem more.
+		if ok, err := s.mayList(ctx, caller, &scopeItem{Kind: KindGroup, Application: app}, grants, nil, false); err != nil || !ok {
+			return []string{}, err
+		}
 	}
 	return s.selected(grants, q), nil
 }
 
-// scopeGrants reads the grants of q's scope: one Query of its partition
-// (one more per MB of grants); none for an id that is no scope's.
-func (s *Service) scopeGrants(ctx context.Context, q MemberQuery) ([]*grantItem, error) {
+// scopeGrants reads the grants of q's scope and, for a group, the id of
+// its application: one Query of its partition (one more per MB of
+// grants); none for an id that is no scope's.
+func (s *Service) scopeGrants(ctx context.Context, q MemberQuery) ([]*grantItem, string, error) {
 	var scope string
 	switch {
 	case q.ProjectUUID != "":
@@ -199,21 +207,34 @@ func (s *Service) scopeGrants(ctx context.Context, q MemberQuery) ([]*grantItem,
 	}
 	id, ok := parseID(scope)
 	if !ok {
-		return nil, nil
+		return nil, "", nil
 	}
-	hi := memberPrefix + "\uffff"
+	lo, hi := memberPrefix, memberPrefix+"\uffff"
 	if q.ProjectUUID == "" {
 		hi = mirrorPrefix + "\uffff" // the application's own grants and its groups' mirrors
+	} else {
+		lo = scopeSK // the group's item first: its application
 	}
-	items, err := s.partition(ctx, id, memberPrefix, hi)
+	items, err := s.partition(ctx, id, lo, hi)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	kind := KindApplication
+	kind, app := KindApplication, ""
 	if q.ProjectUUID != "" {
 		kind = KindGroup
+		if len(items) > 0 && table.String(items[0], "sk") == scopeSK {
+			it, err := unmarshalScope(items[0])
+			if err != nil {
+				return nil, "", err
+			}
+			if it.Kind != KindGroup {
+				return nil, "", nil // an application's id given as project_uuid
+			}
+			app = it.Application
+		}
 	}
-	return grantsIn(items, kind, "")
+	grants, err := grantsIn(items, kind, "")
+	return grants, app, err
 }
 
 // sees reports whether caller may see the members of the scope whose
@@ -262,32 +283,48 @@ func (s *Service) selected(grants []*grantItem, q MemberQuery) []string {
 // the caller may see the scope is decided after, from the Query: one who
 // may not gets an empty page and nothing of what was read.
 func (s *Service) MemberPage(ctx context.Context, authorization string, q MemberQuery, page, size int) ([]*users.User, map[string][]Permission, int, error) {
-	if _, err := s.users.Claimant(authorization); err != nil {
+	claimant, err := s.users.Claimant(authorization)
+	if err != nil {
 		return nil, nil, 0, err // no credential: no request
 	}
-	grants, err := s.scopeGrants(ctx, q)
+	grants, app, err := s.scopeGrants(ctx, q)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	ids := s.selected(grants, q)
 	off := (page - 1) * size
 	pageIDs := ids[min(off, len(ids)):min(off+size, len(ids))]
-	keys := make([]map[string]types.AttributeValue, len(pageIDs))
+	keys := make([]map[string]types.AttributeValue, len(pageIDs), len(pageIDs)+1)
 	for i, id := range pageIDs {
 		keys[i] = grantsKey(id)
+	}
+	// A group's application's owners and admins read its members (as
+	// list_users): the caller's grant on the application rides along.
+	asked := app != "" && claimant != "" && !memberOf(grants, claimant, s.now())
+	if asked {
+		keys = append(keys, memberKey(app, claimant))
 	}
 	p, us, items, err := s.users.AuthenticateAlong(ctx, authorization, pageIDs, keys)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	if !s.sees(p.User, grants) {
-		return nil, nil, 0, nil
+		if app == "" {
+			return nil, nil, 0, nil
+		}
+		ok, err := s.mayList(ctx, p.User, &scopeItem{Kind: KindGroup, Application: app}, grants, items, asked && claimant == p.User.UUID)
+		if err != nil || !ok {
+			return nil, nil, 0, err
+		}
 	}
 	if len(pageIDs) == 0 {
 		return nil, nil, len(ids), nil
 	}
 	byUser := map[string]map[string]*userGrant{}
 	for _, item := range items {
+		if table.String(item, "sk") != grantsSK {
+			continue // the caller's application grant
+		}
 		g, err := userGrants(item)
 		if err != nil {
 			return nil, nil, 0, err
