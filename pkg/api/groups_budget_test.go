@@ -145,3 +145,46 @@ func TestScopePagesInTwoRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestCustomerFilterForAGroupMember: a caller holding grants only on some
+// of an application's groups belongs to those groups, not to the
+// application: customer_uuid shows them those groups' members, not the
+// application's own members nor another group's; on every path (the
+// plain page, with another filter, with an ordering).
+func TestCustomerFilterForAGroupMember(t *testing.T) {
+	f := newGroupFixture(t)
+	other := scopeID(t, f.admin, groups.KindGroup, map[string]any{"name": "Other Group", "application": f.app})
+	stranger := env.NewUser(t, "gother")
+	addUser(t, f.admin, groups.KindGroup, other, stranger, "member")
+	peer := env.NewUser(t, "gpeer")
+	addUser(t, f.admin, groups.KindGroup, f.group, f.plain, "member")
+	addUser(t, f.admin, groups.KindGroup, f.group, peer, "admin")
+	for _, q := range []string{"", "&is_active=true", "&o=-date_joined", "&project_roles=member,admin"} {
+		r := as(t, f.plain, "GET", "/api/users?customer_uuid="+f.app+q, nil)
+		if r.Status != http.StatusOK || r.Header.Get("X-Result-Count") != "2" {
+			t.Errorf("customer_uuid%s: %d count %s %s", q, r.Status, r.Header.Get("X-Result-Count"), r.Body)
+			continue
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(r.Body, &rows); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, row := range rows {
+			id, _ := row["uuid"].(string)
+			seen[id] = true
+		}
+		if !seen[f.plain.UUID] || !seen[peer.UUID] {
+			t.Errorf("customer_uuid%s: their group's members are missing: %s", q, r.Body)
+		}
+		for _, u := range []testenv.User{f.owner, f.admin, f.member, stranger} {
+			if seen[u.UUID] {
+				t.Errorf("customer_uuid%s shows %s, who is not in their group", q, u.Email)
+			}
+		}
+	}
+	// The application's own members still see all of it.
+	if r := as(t, f.member, "GET", "/api/users?customer_uuid="+f.app, nil); r.Header.Get("X-Result-Count") != "6" {
+		t.Errorf("an application member's customer_uuid: count %s %s", r.Header.Get("X-Result-Count"), r.Body)
+	}
+}

@@ -181,7 +181,8 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 	if err != nil {
 		return nil, err
 	}
-	if !s.sees(caller, grants) {
+	sees, within := s.reach(caller, grants, q)
+	if !sees {
 		if app == "" {
 			return []string{}, nil
 		}
@@ -191,7 +192,7 @@ func (s *Service) Members(ctx context.Context, caller *users.User, q MemberQuery
 			return []string{}, err
 		}
 	}
-	return s.selected(grants, q), nil
+	return s.selected(grants, q, within), nil
 }
 
 // scopeGrants reads the grants of q's scope and, for a group, the id of
@@ -237,18 +238,43 @@ func (s *Service) scopeGrants(ctx context.Context, q MemberQuery) ([]*grantItem,
 	return grants, app, err
 }
 
-// sees reports whether caller may see the members of the scope whose
-// grants are grants: staff and support, and its members.
-func (s *Service) sees(caller *users.User, grants []*grantItem) bool {
-	return caller.IsStaff || caller.IsSupport || memberOf(grants, caller.UUID, s.now())
+// reach reports whether caller may see the members of q's scope, whose
+// grants are grants: staff and support, and its members. In an
+// application's partition, a caller holding grants only on some of its
+// groups (their mirrors) is a member of those groups, not of the
+// application: within names them, and they see those groups' members
+// only. within is nil when the whole scope is seen.
+func (s *Service) reach(caller *users.User, grants []*grantItem, q MemberQuery) (bool, map[string]bool) {
+	if caller.IsStaff || caller.IsSupport {
+		return true, nil
+	}
+	now := s.now()
+	var within map[string]bool
+	for _, g := range grants {
+		if !g.active(now) || g.User != caller.UUID {
+			continue
+		}
+		if q.ProjectUUID != "" || g.ScopeType == KindApplication {
+			return true, nil
+		}
+		if within == nil {
+			within = map[string]bool{}
+		}
+		within[g.ScopeID] = true
+	}
+	return within != nil, within
 }
 
-// selected returns the users of grants that q selects, in uuid order.
-func (s *Service) selected(grants []*grantItem, q MemberQuery) []string {
+// selected returns the users of grants that q selects, in uuid order;
+// within, when set, keeps the grants on those groups only.
+func (s *Service) selected(grants []*grantItem, q MemberQuery, within map[string]bool) []string {
 	now := s.now()
 	hits := map[string]bool{}
 	for _, g := range grants {
 		if !g.active(now) {
+			continue
+		}
+		if within != nil && (g.ScopeType != KindGroup || !within[g.ScopeID]) {
 			continue
 		}
 		if q.ProjectUUID != "" && q.CustomerUUID != "" && g.Application != "" && g.Application != q.CustomerUUID {
@@ -291,7 +317,7 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	ids := s.selected(grants, q)
+	ids := s.selected(grants, q, nil)
 	off := (page - 1) * size
 	pageIDs := ids[min(off, len(ids)):min(off+size, len(ids))]
 	keys := make([]map[string]types.AttributeValue, len(pageIDs), len(pageIDs)+1)
@@ -308,13 +334,30 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	if !s.sees(p.User, grants) {
+	sees, within := s.reach(p.User, grants, q)
+	if !sees {
 		if app == "" {
 			return nil, nil, 0, nil
 		}
 		ok, err := s.mayList(ctx, p.User, &scopeItem{Kind: KindGroup, Application: app}, grants, items, asked && claimant == p.User.UUID)
 		if err != nil || !ok {
 			return nil, nil, 0, err
+		}
+	}
+	if within != nil {
+		// A member of only some of the application's groups: their page
+		// is of those groups' members, read with one more BatchGetItem.
+		ids = s.selected(grants, q, within)
+		pageIDs = ids[min(off, len(ids)):min(off+size, len(ids))]
+		keys = keys[:0]
+		for _, id := range pageIDs {
+			keys = append(keys, grantsKey(id))
+		}
+		us, items = nil, nil
+		if len(pageIDs) > 0 {
+			if us, items, err = s.users.GetManyAlong(ctx, pageIDs, keys); err != nil {
+				return nil, nil, 0, err
+			}
 		}
 	}
 	if len(pageIDs) == 0 {

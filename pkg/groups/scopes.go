@@ -338,15 +338,9 @@ func (s *Service) loadWith(ctx context.Context, caller *users.User, kind, id str
 	return it, perms, u, nil
 }
 
-// scopeAndGrants reads a scope and a user's grants in one BatchGetItem.
-func (s *Service) scopeAndGrants(ctx context.Context, kind, id, user string) (*scopeItem, map[string]*userGrant, error) {
-	it, perms, _, err := s.scopeAndGrantsWith(ctx, kind, id, user, nil)
-	return it, perms, err
-}
-
-// scopeAndGrantsWith is scopeAndGrants reading the scope-side grant of
-// member too, in the same BatchGetItem (nil when there is none; no read of
-// it when member is "" or user's).
+// scopeAndGrantsWith reads scope kind/id and user's grants (none when
+// user is "") and, when member is set, member's scope-side grant on it
+// (nil when there is none), in one strongly consistent BatchGetItem.
 func (s *Service) scopeAndGrantsWith(ctx context.Context, kind, id, user string, member *string) (*scopeItem, map[string]*userGrant, *grantItem, error) {
 	keys := []map[string]types.AttributeValue{scopeKey(id)}
 	if user != "" {
