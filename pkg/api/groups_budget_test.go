@@ -160,7 +160,13 @@ func TestCustomerFilterForAGroupMember(t *testing.T) {
 	addUser(t, f.admin, groups.KindGroup, f.group, f.plain, "member")
 	addUser(t, f.admin, groups.KindGroup, f.group, peer, "admin")
 	for _, q := range []string{"", "&is_active=true", "&o=-date_joined", "&project_roles=member,admin"} {
-		r := as(t, f.plain, "GET", "/api/users?customer_uuid="+f.app+q, nil)
+		var r *testenv.Resp
+		got := env.Requests.Measure(func() { r = as(t, f.plain, "GET", "/api/users?customer_uuid="+f.app+q, nil) })
+		if q == "" && got.Requests != 2 {
+			// The plain scope page: their narrowed page is read beside the
+			// authentication, as every scope page is.
+			t.Errorf("the plain page: %d requests %v, budget 2", got.Requests, got.ByOp)
+		}
 		if r.Status != http.StatusOK || r.Header.Get("X-Result-Count") != "2" {
 			t.Errorf("customer_uuid%s: %d count %s %s", q, r.Status, r.Header.Get("X-Result-Count"), r.Body)
 			continue
@@ -182,6 +188,12 @@ func TestCustomerFilterForAGroupMember(t *testing.T) {
 				t.Errorf("customer_uuid%s shows %s, who is not in their group", q, u.Email)
 			}
 		}
+	}
+	// With Basic credentials (no claimant before the password check) the
+	// same page, read after it.
+	if r := env.Do(t, "GET", "/api/users?customer_uuid="+f.app, nil, "Authorization", testenv.Basic(f.plain.Email, f.plain.Password)); r.Status != http.StatusOK || r.Header.Get("X-Result-Count") != "2" ||
+		strings.Contains(string(r.Body), `"uuid":"`+stranger.UUID+`"`) || !strings.Contains(string(r.Body), `"uuid":"`+peer.UUID+`"`) {
+		t.Errorf("with Basic: %d count %s %s", r.Status, r.Header.Get("X-Result-Count"), r.Body)
 	}
 	// The application's own members still see all of it.
 	if r := as(t, f.member, "GET", "/api/users?customer_uuid="+f.app, nil); r.Header.Get("X-Result-Count") != "6" {

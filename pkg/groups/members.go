@@ -320,8 +320,17 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 	ids := s.selected(grants, q, nil)
 	off := (page - 1) * size
 	pageIDs := ids[min(off, len(ids)):min(off+size, len(ids))]
-	keys := make([]map[string]types.AttributeValue, len(pageIDs), len(pageIDs)+1)
-	for i, id := range pageIDs {
+	// A claimant holding grants only on some of an application's groups
+	// sees those groups' members (reach), unless staff or support, which
+	// only the authentication tells: both pages are read beside it.
+	var narrowIDs, narrowPage []string
+	if _, within := s.reach(&users.User{UUID: claimant}, grants, q); claimant != "" && within != nil {
+		narrowIDs = s.selected(grants, q, within)
+		narrowPage = narrowIDs[min(off, len(narrowIDs)):min(off+size, len(narrowIDs))]
+	}
+	readIDs := union(pageIDs, narrowPage)
+	keys := make([]map[string]types.AttributeValue, len(readIDs), len(readIDs)+1)
+	for i, id := range readIDs {
 		keys[i] = grantsKey(id)
 	}
 	// A group's application's owners and admins read its members (as
@@ -330,7 +339,7 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 	if asked {
 		keys = append(keys, memberKey(app, claimant))
 	}
-	p, us, items, err := s.users.AuthenticateAlong(ctx, authorization, pageIDs, keys)
+	p, us, items, err := s.users.AuthenticateAlong(ctx, authorization, readIDs, keys)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -344,9 +353,14 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 			return nil, nil, 0, err
 		}
 	}
-	if within != nil {
-		// A member of only some of the application's groups: their page
-		// is of those groups' members, read with one more BatchGetItem.
+	switch {
+	case within != nil && narrowIDs != nil && claimant == p.User.UUID:
+		// A member of only some of the application's groups: their page,
+		// read beside the authentication.
+		ids, pageIDs = narrowIDs, narrowPage
+	case within != nil:
+		// Basic credentials (no claimant): their page is read now, with
+		// one more BatchGetItem.
 		ids = s.selected(grants, q, within)
 		pageIDs = ids[min(off, len(ids)):min(off+size, len(ids))]
 		keys = keys[:0]
@@ -360,6 +374,7 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 			}
 		}
 	}
+	us = inOrder(us, pageIDs)
 	if len(pageIDs) == 0 {
 		return nil, nil, len(ids), nil
 	}
@@ -381,4 +396,38 @@ func (s *Service) MemberPage(ctx context.Context, authorization string, q Member
 		perms[u.UUID] = ps
 	}
 	return us, perms, len(ids), nil
+}
+
+// union returns a's ids then those of b not in a.
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := append([]string{}, a...)
+	seen := map[string]bool{}
+	for _, id := range a {
+		seen[id] = true
+	}
+	for _, id := range b {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// inOrder returns the users of us whose ids are ids, in that order (the
+// absent left out).
+func inOrder(us []*users.User, ids []string) []*users.User {
+	byID := make(map[string]*users.User, len(us))
+	for _, u := range us {
+		byID[u.UUID] = u
+	}
+	out := make([]*users.User, 0, len(ids))
+	for _, id := range ids {
+		if u := byID[id]; u != nil {
+			out = append(out, u)
+		}
+	}
+	return out
 }
