@@ -148,13 +148,14 @@ generate:
 ## bench: binary sizes, cold starts, per-operation latency, DynamoDB/SES cost,
 ##   a cost model, the stream path, then an import of 100,000 users and the
 ##   list at 100,000 users, into docs/BENCHMARKS.md and bench/results.json
-##   (~5 min, plus ~30 for the import and ~20 for the list at scale; `go run
-##   ./bench -only-import` / `make bench-list` run those parts alone)
+##   (~5 min, plus 1-2 h for the import and 1 h or more for the list at scale,
+##   whose seeding writes the word lists, ~40 items a user; `go run ./bench
+##   -only-import` / `make bench-list` run those parts alone)
 bench: tools
 	go run ./bench
 
 ## bench-list: only the list at scale (100,000 users seeded, every list case
-##   measured, 1,000,000 extrapolated), into the same two files (~20 min)
+##   measured, 1,000,000 extrapolated), into the same two files (1 h or more)
 bench-list: tools
 	go run ./bench -only-list-scale
 

@@ -63,7 +63,9 @@ func startConflictStack(t *testing.T, shards int, outer ...func(users.DB) users.
 	t.Cleanup(func() { secret.PasswordParams = params })
 	cs := &conflictStack{}
 	e, err := testenv.Start(ctx, testenv.Options{
-		Env: map[string]string{"TABLE_NAME": "users-conflicts", "COUNT_SHARDS": strconv.Itoa(shards)},
+		// Without word lists: these tests are the request path's; the
+		// stream's word lists are TestWordListsUnderConflicts'.
+		Env: map[string]string{"TABLE_NAME": "users-conflicts", "COUNT_SHARDS": strconv.Itoa(shards), "WORD_LISTS": "0"},
 		App: app.Options{WrapDB: func(db users.DB) users.DB {
 			cs.dbl = ddbtest.New(db, conflictHold)
 			cs.dbl.InFlight = conflictInFlight

@@ -18,7 +18,13 @@ func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	var err error
 	idp = newFakeIdP() // the remote identity source, in remote_test.go
-	env, err = testenv.Start(ctx, testenv.Options{Env: idp.Env(), Record: true})
+	// The shared stack keeps no word lists: a listed user is ~40 of them,
+	// written by the stream, and the suite's thousands of accounts would keep
+	// DynamoDB Local busy for minutes. Searches answer the same from their
+	// matches; TestWordListsFromTheStream runs a stack that keeps them.
+	shared := idp.Env()
+	shared["WORD_LISTS"] = "0"
+	env, err = testenv.Start(ctx, testenv.Options{Env: shared, Record: true})
 	cancel()
 	if err != nil {
 		idp.Close()

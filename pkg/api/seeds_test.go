@@ -229,7 +229,7 @@ func TestWaldurListFilters(t *testing.T) {
 		want        []string
 	}{
 		{desc: "user_keyword matches the email", query: "user_keyword=" + strings.ToUpper(prefix), want: []string{agreed.UUID, plain.UUID}},
-		{desc: "user_keyword matches the full name", query: "user_keyword=gra%20hop&username_list=" + strings.ToLower(agreed.Email) + "," + strings.ToLower(plain.Email), want: []string{agreed.UUID}},
+		{desc: "user_keyword matches the full name, as a phrase", query: "user_keyword=grace%20hop&username_list=" + strings.ToLower(agreed.Email) + "," + strings.ToLower(plain.Email), want: []string{agreed.UUID}},
 		{desc: "agreement_date keeps those who agreed on or after it", query: "user_keyword=" + prefix + "&agreement_date=2000-01-01", want: []string{agreed.UUID}},
 		{desc: "agreement_date in the future keeps nobody", query: "user_keyword=" + prefix + "&agreement_date=2999-01-01T00:00:00Z", want: nil},
 	} {

@@ -159,6 +159,9 @@ func NewStream(ctx context.Context, cfg config.Config, opts Options) (*streams.H
 	if opts.WrapStreamDB != nil {
 		h.DB = opts.WrapStreamDB(p.ddb)
 	}
+	if cfg.WordLists {
+		h.Words = &users.WordLists{DB: h.DB, Table: cfg.TableName, Shards: cfg.CountShards}
+	}
 	if cfg.Events.Bus != "" {
 		h.Events = eventbridge.NewFromConfig(p.awsCfg, func(o *eventbridge.Options) {
 			if cfg.Events.Endpoint != "" {

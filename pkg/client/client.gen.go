@@ -2319,13 +2319,13 @@ type UsersListParams struct {
 	// UsernameList Comma-separated usernames (at most 1000).
 	UsernameList *string `form:"username_list,omitempty" json:"username_list,omitempty"`
 
-	// FullName Each word of the value starts a word of the first or last name, ignoring case and accents; not a substring match.
+	// FullName The whole value starts a word of the full name ("first last"), ignoring case and accents; not a substring match.
 	FullName *string `form:"full_name,omitempty" json:"full_name,omitempty"`
 
-	// FirstName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
+	// FirstName The whole value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	FirstName *string `form:"first_name,omitempty" json:"first_name,omitempty"`
 
-	// LastName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
+	// LastName The whole value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	LastName *string `form:"last_name,omitempty" json:"last_name,omitempty"`
 
 	// Organization The whole value, ignoring case and accents.
@@ -2361,7 +2361,7 @@ type UsersListParams struct {
 	// AgreementDate On or after (a date or an RFC 3339 time).
 	AgreementDate *string `form:"agreement_date,omitempty" json:"agreement_date,omitempty"`
 
-	// Query Each word of the value starts a word of the first name, last name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
+	// Query The whole value starts a word of the full name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
 	Query *string `form:"query,omitempty" json:"query,omitempty"`
 
 	// UserKeyword The same as query (Waldur's name).
@@ -2403,13 +2403,13 @@ type UsersCountParams struct {
 	// UsernameList Comma-separated usernames (at most 1000).
 	UsernameList *string `form:"username_list,omitempty" json:"username_list,omitempty"`
 
-	// FullName Each word of the value starts a word of the first or last name, ignoring case and accents; not a substring match.
+	// FullName The whole value starts a word of the full name ("first last"), ignoring case and accents; not a substring match.
 	FullName *string `form:"full_name,omitempty" json:"full_name,omitempty"`
 
-	// FirstName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
+	// FirstName The whole value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	FirstName *string `form:"first_name,omitempty" json:"first_name,omitempty"`
 
-	// LastName Each word of the value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
+	// LastName The whole value starts a word of the field (names split at spaces), ignoring case and accents; not a substring match.
 	LastName *string `form:"last_name,omitempty" json:"last_name,omitempty"`
 
 	// Organization The whole value, ignoring case and accents.
@@ -2445,7 +2445,7 @@ type UsersCountParams struct {
 	// AgreementDate On or after (a date or an RFC 3339 time).
 	AgreementDate *string `form:"agreement_date,omitempty" json:"agreement_date,omitempty"`
 
-	// Query Each word of the value starts a word of the first name, last name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
+	// Query The whole value starts a word of the full name, username or email (names split at spaces, usernames and emails also at . _ - + @), ignoring case and accents; not a substring match.
 	Query *string `form:"query,omitempty" json:"query,omitempty"`
 
 	// UserKeyword The same as query (Waldur's name).

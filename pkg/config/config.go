@@ -78,6 +78,12 @@ type Config struct {
 	// docs/LISTING.md. Raise it freely; lowering it drops the counts kept in
 	// the shards past the new number.
 	CountShards int
+
+	// WordLists: the table's stream keeps the word lists that answer a
+	// search of up to 12 letters in 3 requests at any size (WORD_LISTS, 1
+	// by default, 0 off: searches then read their matches, and a user's
+	// creation writes a few dozen items fewer; docs/LISTING.md).
+	WordLists bool
 }
 
 // logLevel reads LOG_LEVEL: one of the template's LogLevel values, or
@@ -124,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsNamespace:    strings.TrimSpace(getenv("METRICS_NAMESPACE")),
 		TokenLifetime:       12 * time.Hour,
 		CountShards:         DefaultCountShards,
+		WordLists:           true,
 	}
 	var missing []string
 	if c.TableName == "" {
@@ -187,6 +194,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config: COUNT_SHARDS must be a number from 1 to %d", MaxCountShards)
 		}
 		c.CountShards = n
+	}
+	switch v := getenv("WORD_LISTS"); v {
+	case "", "1":
+	case "0":
+		c.WordLists = false
+	default:
+		return c, fmt.Errorf("config: WORD_LISTS must be 0 or 1, not %q", v)
 	}
 	remote, err := loadRemote(getenv)
 	if err != nil {

@@ -189,6 +189,10 @@ var parameterSamples = map[string][]sample{
 		ok("0", "1"),
 		bad("true", "off", "2", " 1"),
 	),
+	"WordLists": join(
+		ok("0", "1"),
+		bad("true", "off", "2", " 1"),
+	),
 	"SignUpRateLimit":          rateLimitSamples,
 	"LoginRateLimit":           rateLimitSamples,
 	"ResendRateLimit":          rateLimitSamples,

@@ -96,6 +96,9 @@ func (m *markers) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func
 func (m *markers) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	panic("not used")
 }
+func (m *markers) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	panic("not used")
+}
 
 // TestPublishOnMoto puts a sign-up's event through the SDK call the
 // handler makes to a second EventBridge implementation, with a rule that

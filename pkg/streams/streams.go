@@ -43,6 +43,7 @@ type DB interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ DB = (*dynamodb.Client)(nil)
@@ -95,6 +96,9 @@ type Handler struct {
 	// grants and groups, a renamed scope's names on its members' grants, a
 	// grant's expiry by TTL (pkg/groups); nil runs none.
 	Groups GroupEvents
+	// Words keeps the word searches' lists (users.WordLists); nil keeps
+	// none.
+	Words *users.WordLists
 }
 
 // GroupEvents is what the handler asks of pkg/groups.
@@ -221,6 +225,13 @@ func (h *Handler) record(ctx context.Context, rec events.DynamoDBEventRecord) er
 		if err != nil {
 			return err
 		}
+		// The word lists first: a record that fails here is delivered
+		// again, and what it made is not made twice (users.WordLists).
+		if h.Words != nil && !wordListsWritten(rec) {
+			if err := h.Words.Sync(ctx, oldU, newU); err != nil {
+				return err
+			}
+		}
 		if rec.EventName == string(events.DynamoDBOperationTypeRemove) && oldU != nil {
 			if err := h.cascade(ctx, oldU); err != nil {
 				return err
@@ -241,6 +252,13 @@ func (h *Handler) record(ctx context.Context, rec events.DynamoDBEventRecord) er
 		return h.publish(ctx, rec, accountEvents(rec, oldU, newU))
 	}
 	return nil
+}
+
+// wordListsWritten reports a new user whose word lists were written with
+// it (users.SeedListed).
+func wordListsWritten(rec events.DynamoDBEventRecord) bool {
+	_, ok := rec.Change.NewImage[users.MarkWordListsWritten]
+	return ok && rec.EventName == string(events.DynamoDBOperationTypeInsert)
 }
 
 func s(v types.AttributeValue) string {

@@ -203,13 +203,24 @@ func (t searchText) fieldStarts() [4][]string {
 	return out
 }
 
-// starts are the indexed word starts of the fields in group.
+// starts are the indexed word starts of the fields in group. A group with
+// both names looks in the full name ("first last"): each word start of the
+// first name runs on into the last name, so a phrase may span the two
+// ("maria garc" starts "maria garcia").
 func (t searchText) starts(group int) []string {
 	var out []string
-	for i, f := range t.fieldStarts() {
-		if group&(1<<i) != 0 {
-			out = append(out, f...)
+	fs := t.fieldStarts()
+	for i, f := range fs {
+		if group&(1<<i) == 0 {
+			continue
 		}
+		if i == 0 && group&fieldLast != 0 && t[1] != "" {
+			for _, s := range f {
+				out = append(out, s+" "+t[1])
+			}
+			continue
+		}
+		out = append(out, f...)
 	}
 	return out
 }
@@ -225,8 +236,15 @@ func (t searchText) matches(group int, tokens []string) bool {
 	return true
 }
 
-// SearchTokens are the folded words of a search filter's value.
-func SearchTokens(v string) []string { return strings.Fields(Fold(v)) }
+// SearchTokens are what a search filter's value is matched as: the whole
+// value, folded, as one phrase that must start a word ("contain it", at the
+// start of a word: API.md), or nothing for a blank value.
+func SearchTokens(v string) []string {
+	if f := Fold(v); f != "" {
+		return []string{f}
+	}
+	return nil
+}
 
 // runePrefix is the first n runes of s.
 func runePrefix(s string, n int) string {

@@ -39,8 +39,14 @@ func TestWordStarts(t *testing.T) {
 		{groupQuery, []string{"example"}, true},
 		{fieldLast, []string{"garcía"}, true}, // as given: folding is the caller's (SearchTokens)
 		{fieldFirst, []string{"garcia"}, false},
-		{groupFull, []string{"jean", "lópez"}, true},
-		{groupFull, []string{"jean", "smith"}, false},
+		// A phrase: the full name is "first last", and a value matches at
+		// the start of a word, as a whole.
+		{groupFull, []string{"jean-luc garcía lóp"}, true},
+		{groupFull, []string{"garcía lópez"}, true},
+		{groupQuery, []string{"jean-luc garcia"}, true},
+		{groupFull, []string{"jean lópez"}, false},
+		{fieldFirst, []string{"jean-luc garcia"}, false},
+		{groupQuery, []string{"jl garcia"}, false},
 	} {
 		tx := text
 		for i := range tx {
@@ -60,15 +66,16 @@ func TestIndexOf(t *testing.T) {
 	u := &User{UUID: "u1", Username: "maria.garcia", Email: "maria.garcia@example.com", FirstName: "María", LastName: "García",
 		Organization: "ACME Ltd", RegistrationMethod: "admin", Status: StatusEnabled}
 	ix := indexOf(u)
-	// "garcia" prefixes "garcia@example.com", "maria.garcia" the email: both dropped.
-	if want := []string{"com", "example.com", "garcia@example.com", "maria.garcia@example.com"}; !slices.Equal(ix.words, want) {
+	// "garcia" prefixes "garcia@example.com", "maria.garcia" the email: both
+	// dropped; the full name "maria garcia" is a start of its own.
+	if want := []string{"com", "example.com", "garcia@example.com", "maria garcia", "maria.garcia@example.com"}; !slices.Equal(ix.words, want) {
 		t.Errorf("words %q, want %q", ix.words, want)
 	}
 	if !slices.Equal(ix.p1, []string{"c", "e", "g", "m"}) || !slices.Equal(ix.p2, []string{"co", "ex", "ga", "ma"}) {
 		t.Errorf("prefixes %q %q", ix.p1, ix.p2)
 	}
 	es := indexEntries(u)
-	if len(es) != 4 {
+	if len(es) != 5 {
 		t.Fatalf("%d entries", len(es))
 	}
 	var lists []string

@@ -122,6 +122,8 @@ type userList struct {
 	flagged bool
 	mask    int
 	flags   string
+	// word: a word list (wordlists.go), of the search group of this letter.
+	word byte
 }
 
 var (
@@ -859,8 +861,9 @@ func (q *ListQuery) nFlags() int {
 	return n
 }
 
-// plan picks how to answer q and what it reads.
-func (q *ListQuery) plan() listPlan {
+// plan picks how to answer q and what it reads; words: the word lists are
+// kept (config WORD_LISTS).
+func (q *ListQuery) plan(words bool) listPlan {
 	if q.Email != "" || q.Username != "" || q.listByClaims() {
 		return listPlan{kind: planClaims, list: listAll}
 	}
@@ -889,9 +892,13 @@ func (q *ListQuery) plan() listPlan {
 				return listPlan{kind: planIndexed, list: q.exactList(f, v)}
 			}
 		}
-		if len(q.Exact) == 0 && len(ss) == 1 && ss[0].group == groupQuery && len(ss[0].tokens) == 1 &&
-			utf8.RuneCountInString(ss[0].tokens[0]) <= 2 && q.nFlags() == 0 {
-			return listPlan{kind: planIndexed, list: prefixList(ss[0].tokens[0])}
+		if len(q.Exact) == 0 && len(ss) == 1 && len(ss[0].tokens) == 1 && q.nFlags() == 0 {
+			switch t := ss[0].tokens[0]; {
+			case ss[0].group == groupQuery && utf8.RuneCountInString(t) <= 2:
+				return listPlan{kind: planIndexed, list: prefixList(t)}
+			case words && hasWordList(ss[0].group, t):
+				return listPlan{kind: planIndexed, list: wordList(ss[0].group, t)}
+			}
 		}
 	}
 	if len(q.Exact) > 0 || len(ss) > 0 {
@@ -933,7 +940,10 @@ func (st *store) countKeysOf(lists ...userList) []map[string]types.AttributeValu
 // for a list by flags, over the flag combinations it holds.
 func countOf(got []map[string]types.AttributeValue, l userList) listCounts {
 	c := sumCounts(l.id, got)
-	if !l.flagged {
+	switch {
+	case l.word != 0:
+		return c.byGroup(l.word)
+	case !l.flagged:
 		return c
 	}
 	return c.byFlags(l.mask, l.flags)
@@ -1049,7 +1059,7 @@ func (s *Service) List(ctx context.Context, authorization string, q ListQuery) (
 	if q.PageSize < 1 {
 		q.PageSize = DefaultPageSize
 	}
-	p := q.plan()
+	p := q.plan(s.cfg.WordLists)
 	var extra []map[string]types.AttributeValue
 	switch p.kind {
 	case planClaims:
@@ -1381,7 +1391,12 @@ func (st *store) indexedPage(ctx context.Context, l userList, c listCounts, q Li
 	var err error
 	if l.entries {
 		var es []entry
-		if es, err = st.queryEntries(ctx, l.index, l.attr, l.value, "", bucket, skip, count, 0); err == nil {
+		if l.word != 0 {
+			es, err = st.queryWordList(ctx, l, bucket, skip, count)
+		} else {
+			es, err = st.queryEntries(ctx, l.index, l.attr, l.value, "", bucket, skip, count, 0)
+		}
+		if err == nil {
 			us, err = st.usersByID(ctx, entryIDs(es))
 		}
 	} else {

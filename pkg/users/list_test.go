@@ -47,26 +47,22 @@ func startsWith(text, seps string, tokens []string) bool {
 // of one of fields (names split at spaces, usernames and emails at . _ - +
 // @ too).
 func wordMatch(u *users.User, v string, fields ...string) bool {
-	tokens := strings.Fields(users.Fold(v))
-	for _, t := range tokens {
-		ok := false
-		for _, f := range fields {
-			switch f {
-			case "first":
-				ok = ok || startsWith(users.Fold(u.FirstName), " ", []string{t})
-			case "last":
-				ok = ok || startsWith(users.Fold(u.LastName), " ", []string{t})
-			case "username":
-				ok = ok || startsWith(users.Fold(u.Username), " ._-+@", []string{t})
-			case "email":
-				ok = ok || startsWith(users.Fold(u.Email), " ._-+@", []string{t})
-			}
-		}
-		if !ok {
-			return false
+	// The whole value, folded, starts a word of one of the fields; with both
+	// names, of the full name ("first last").
+	type text struct{ s, seps string }
+	texts := map[string]text{
+		"first": {users.Fold(u.FirstName), " "}, "last": {users.Fold(u.LastName), " "},
+		"username": {users.Fold(u.Username), " ._-+@"}, "email": {users.Fold(u.Email), " ._-+@"},
+	}
+	if slices.Contains(fields, "first") && slices.Contains(fields, "last") {
+		texts["first"] = text{strings.TrimSpace(texts["first"].s + " " + texts["last"].s), " "}
+	}
+	for _, f := range fields {
+		if startsWith(texts[f].s, texts[f].seps, []string{users.Fold(v)}) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 var (
@@ -170,21 +166,45 @@ func TestListAtScale(t *testing.T) {
 	defer env.Close()
 
 	staff := env.NewStaff(t, "scalestaff", false)
+	env.Drain(t) // the staff account's word lists, before the seeding's records
 	hash, err := secret.HashPassword(testenv.DefaultPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 10,000 users without word lists (a few dozen items each: the table
+	// would take minutes to seed), and 400 more with them, for the
+	// searches they answer.
 	seeded := scaleUsers10k(rand.New(rand.NewPCG(7, 11)), hash)
+	worded := scaleUsers10k(rand.New(rand.NewPCG(13, 17)), hash)[:400]
+	for _, u := range worded {
+		// Their own usernames and addresses: "maria.garcia2.w".
+		if at := strings.IndexByte(u.Username, '@'); at > 0 {
+			u.Username = u.Username[:at] + ".w" + u.Username[at:]
+			u.Email = u.Username
+		} else {
+			u.Username += ".w"
+			u.Email = u.Username + "@example.com"
+		}
+	}
 	start := time.Now()
-	if err := users.SeedListed(ctx, env.DB, env.Config.TableName, seeded); err != nil {
+	if err := users.SeedListedWith(ctx, env.DB, env.Config.TableName, seeded, users.SeedOptions{NoWordLists: true}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("seeded %d users in %s", len(seeded), time.Since(start).Round(time.Millisecond))
+	t.Logf("seeded %d users without word lists in %s", len(seeded), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if err := users.SeedListed(ctx, env.DB, env.Config.TableName, worded); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seeded %d users with word lists in %s", len(worded), time.Since(start).Round(time.Millisecond))
 	me, err := env.API.Users.Get(ctx, staff.UUID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := append(slices.Clone(seeded), me)
+	all := append(append(slices.Clone(seeded), worded...), me)
+	inWordLists := map[*users.User]bool{me: true}
+	for _, u := range worded {
+		inWordLists[u] = true
+	}
 
 	get := func(t *testing.T, query string) ([]string, int, ddbmetrics.Snapshot) {
 		t.Helper()
@@ -271,19 +291,28 @@ func TestListAtScale(t *testing.T) {
 		{"email=" + url.QueryEscape(strings.ToUpper(someone.Email)), func(u *users.User) bool { return u == someone }},
 		{"username=" + url.QueryEscape(someone.Username), func(u *users.User) bool { return u == someone }},
 	}
-	for _, tc := range indexed {
-		want := expect(tc.keep, byUsername)
-		for _, p := range pages(len(want)) {
-			for _, desc := range []bool{false, true} {
-				o, w := "", want
-				if desc {
-					o, w = "&o=-username", reverse(want)
+	// Each case at pages 1, 30, 150 and the last, both directions, among
+	// the users in, within budget requests.
+	casePages := func(cases []struct {
+		filter string
+		keep   func(*users.User) bool
+	}, in func(*users.User) bool, budget int) {
+		for _, tc := range cases {
+			want := expect(func(u *users.User) bool { return in(u) && tc.keep(u) }, byUsername)
+			for _, p := range pages(len(want)) {
+				for _, desc := range []bool{false, true} {
+					o, w := "", want
+					if desc {
+						o, w = "&o=-username", reverse(want)
+					}
+					q := fmt.Sprintf("%s&page=%d&page_size=50%s", tc.filter, p, o)
+					t.Run(fmt.Sprintf("case=%s costs at most %d requests", q, budget), func(t *testing.T) { check(t, q, w, p, budget) })
 				}
-				q := fmt.Sprintf("%s&page=%d&page_size=50%s", tc.filter, p, o)
-				t.Run("case="+q+" costs at most 2 requests", func(t *testing.T) { check(t, q, w, p, 2) })
 			}
 		}
 	}
+	everyone := func(*users.User) bool { return true }
+	casePages(indexed, everyone, 2)
 	// Newest first and oldest first: two requests at any depth.
 	joined := expect(func(*users.User) bool { return true }, byJoined)
 	for _, p := range pages(len(joined)) {
@@ -323,6 +352,7 @@ func TestListAtScale(t *testing.T) {
 		{"query=m", func(u *users.User) bool { return wordMatch(u, "m", "first", "last", "username", "email") }},
 		{"query=Jo", func(u *users.User) bool { return wordMatch(u, "jo", "first", "last", "username", "email") }},
 		{"user_keyword=" + url.QueryEscape("Ö"), func(u *users.User) bool { return wordMatch(u, "o", "first", "last", "username", "email") }},
+		{"user_keyword=Ka", func(u *users.User) bool { return wordMatch(u, "ka", "first", "last", "username", "email") }},
 		// An exact filter with two or three flags, and two or three flags
 		// alone: one partition each (x4..x7), counted by flag combination.
 		{"organization=initech&is_active=true&is_staff=false", func(u *users.User) bool {
@@ -343,24 +373,13 @@ func TestListAtScale(t *testing.T) {
 		{"is_active=true&is_support=true", func(u *users.User) bool { return u.IsActive && u.IsSupport }},
 		{"is_active=true&is_staff=false&is_support=false", func(u *users.User) bool { return u.IsActive && !u.IsStaff && !u.IsSupport }},
 	}
-	for _, tc := range exactCases {
-		want := expect(tc.keep, byUsername)
-		for _, p := range pages(len(want)) {
-			for _, desc := range []bool{false, true} {
-				o, w := "", want
-				if desc {
-					o, w = "&o=-username", reverse(want)
-				}
-				q := fmt.Sprintf("%s&page=%d&page_size=50%s", tc.filter, p, o)
-				t.Run("case="+q+" costs at most 3 requests", func(t *testing.T) { check(t, q, w, p, 3) })
-			}
-		}
-	}
+	casePages(exactCases, everyone, 3)
 
-	// Longer words, several words, words with other filters, two exact
-	// filters: the entries are read whole (one Query while they fit
-	// in 1 MB) and checked; then the page's users.
-	wordCases := []struct {
+	// A search value of up to 12 letters (query, user_keyword, full_name,
+	// first_name, last_name), alone: its word list, with a count, three
+	// requests at any depth (SeedListed writes the lists the stream keeps;
+	// only the 400 seeded with them, and the staff account, are in them).
+	wordListCases := []struct {
 		filter string
 		keep   func(*users.User) bool
 	}{
@@ -368,13 +387,27 @@ func TestListAtScale(t *testing.T) {
 		{"query=JOSE", func(u *users.User) bool { return wordMatch(u, "jose", "first", "last", "username", "email") }},
 		{"query=" + url.QueryEscape("garcía"), func(u *users.User) bool { return wordMatch(u, "garcia", "first", "last", "username", "email") }},
 		{"query=elena.", func(u *users.User) bool { return wordMatch(u, "elena.", "first", "last", "username", "email") }},
-		{"query=smith%40example", func(u *users.User) bool { return wordMatch(u, "smith@example", "first", "last", "username", "email") }},
 		{"query=" + url.QueryEscape("anna tamm"), func(u *users.User) bool { return wordMatch(u, "anna tamm", "first", "last", "username", "email") }},
 		{"user_keyword=kask", func(u *users.User) bool { return wordMatch(u, "kask", "first", "last", "username", "email") }},
-		{"full_name=" + url.QueryEscape("Núñez zo"), func(u *users.User) bool { return wordMatch(u, "nunez zo", "first", "last") }},
+		{"full_name=" + url.QueryEscape("Zoë N"), func(u *users.User) bool { return wordMatch(u, "zoe n", "first", "last") }},
+		{"query=" + url.QueryEscape("maria gar"), func(u *users.User) bool { return wordMatch(u, "maria gar", "first", "last", "username", "email") }},
+		{"query=example", func(u *users.User) bool { return wordMatch(u, "example", "first", "last", "username", "email") }},
+		{"query=example.com", func(u *users.User) bool { return wordMatch(u, "example.com", "first", "last", "username", "email") }},
+		{"first_name=el", func(u *users.User) bool { return wordMatch(u, "el", "first") }},
+		{"last_name=s", func(u *users.User) bool { return wordMatch(u, "s", "last") }},
 		{"first_name=renee", func(u *users.User) bool { return wordMatch(u, "renee", "first") }},
 		{"first_name=m", func(u *users.User) bool { return wordMatch(u, "m", "first") }},
 		{"last_name=mul", func(u *users.User) bool { return wordMatch(u, "mul", "last") }},
+	}
+	casePages(wordListCases, func(u *users.User) bool { return inWordLists[u] }, 3)
+
+	// Searches with other filters or flags, a value of more than 12
+	// letters, two exact filters: the entries are read whole (one Query
+	// while they fit in 1 MB) and checked; then the page's users.
+	wordCases := []struct {
+		filter string
+		keep   func(*users.User) bool
+	}{
 		{"last_name=tamm&is_active=false", func(u *users.User) bool { return wordMatch(u, "tamm", "last") && !u.IsActive }},
 		{"query=oskar&is_staff=false&is_support=false", func(u *users.User) bool {
 			return wordMatch(u, "oskar", "first", "last", "username", "email") && !u.IsStaff && !u.IsSupport
@@ -383,7 +416,10 @@ func TestListAtScale(t *testing.T) {
 			return u.Organization == "Acme" && wordMatch(u, "lu", "first", "last", "username", "email")
 		}},
 		{"job_title=analyst&organization=globex", func(u *users.User) bool { return u.JobTitle == "Analyst" && u.Organization == "Globex" }},
-		{"query=arcia", func(u *users.User) bool { return false }}, // inside a word: no longer a match
+		{"query=arcia", func(u *users.User) bool { return false }},                                                                         // inside a word: no longer a match
+		{"query=smith%40example", func(u *users.User) bool { return wordMatch(u, "smith@example", "first", "last", "username", "email") }}, // 13 letters
+		{"query=" + url.QueryEscape("maria garcia l"), func(u *users.User) bool { return wordMatch(u, "maria garcia l", "first", "last", "username", "email") }},
+		{"query=" + url.QueryEscape("garcia maria"), func(u *users.User) bool { return false }}, // a phrase: in its order
 	}
 	for _, tc := range wordCases {
 		want := expect(tc.keep, byUsername)
@@ -421,7 +457,7 @@ func TestListAtScale(t *testing.T) {
 		})
 	}
 	for _, q := range []string{"o=email", "o=-modified&page=3", "description=x", "date_joined=2024-01-01", "is_staff=false&is_support=false&o=email",
-		"query=example", "organization=acme&o=email", "organization=umbrella&description=x"} {
+		"query=example&is_active=true", "organization=acme&o=email", "organization=umbrella&description=x"} {
 		t.Run("case="+q+" reads more than the scan limit: 400", func(t *testing.T) {
 			var r *testenv.Resp
 			cost := env.Requests.Measure(func() {
@@ -442,7 +478,7 @@ func TestListAtScale(t *testing.T) {
 		u.Username = fmt.Sprintf("usr%05d", i)
 		u.Email = u.Username + "@crowd.example.com"
 	}
-	if err := users.SeedListed(ctx, env.DB, env.Config.TableName, crowd); err != nil {
+	if err := users.SeedListedWith(ctx, env.DB, env.Config.TableName, crowd, users.SeedOptions{NoWordLists: true}); err != nil {
 		t.Fatal(err)
 	}
 	all = append(all, crowd...)

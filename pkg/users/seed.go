@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,8 +21,23 @@ import (
 // (claimItem), its index entries (indexEntries) and the list counts
 // (countDeltas, countUpdate, on the shard shardFor picks for each user, of
 // the default number of shards), only written with BatchWriteItem and
-// summed per list shard instead of one transaction each.
+// summed per list shard instead of one transaction each; and the word
+// lists the stream keeps for the accounts the service writes (wordlists.go).
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
+	return SeedListedWith(ctx, db, table, us, SeedOptions{})
+}
+
+// SeedOptions are SeedListedWith's choices.
+type SeedOptions struct {
+	// NoWordLists leaves the word lists out (a scale test of the other
+	// lists: they are a few dozen items per user). The users' items still
+	// tell the stream to leave them, so the table stays without them and
+	// single-value searches of up to 12 letters find none of these users.
+	NoWordLists bool
+}
+
+// SeedListedWith is SeedListed with options.
+func SeedListedWith(ctx context.Context, db *dynamodb.Client, table string, us []*User, opts SeedOptions) error {
 	st := store{table: table}
 	var reqs []types.WriteRequest
 	type shardOf struct {
@@ -37,12 +53,23 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 		if err != nil {
 			return err
 		}
+		// Its word lists too, which the stream keeps for users the service
+		// writes (wordlists.go): the item says so, and the stream leaves them.
+		item[MarkWordListsWritten] = str("1")
+		var words []map[string]types.AttributeValue
+		var wordDeltas map[string]map[string]int64
+		if !opts.NoWordLists {
+			words, wordDeltas = wordSeedItems(u)
+		}
 		items := append([]map[string]types.AttributeValue{item, claimItem(emailKey(u.Email), u.UUID, 0), claimItem(usernameKey(u.Username), u.UUID, 0)},
 			indexEntries(u)...)
+		items = append(items, words...)
 		for _, it := range items {
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 		}
-		for id, bs := range countDeltas(nil, u) {
+		all := countDeltas(nil, u)
+		maps.Copy(all, wordDeltas)
+		for id, bs := range all {
 			k := shardOf{id, shardFor(bucketOf(u.Username), st.shards())}
 			if deltas[k] == nil {
 				deltas[k] = map[string]int64{}
@@ -102,6 +129,9 @@ func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*Us
 						part[b] = deltas[k][b]
 					}
 					u := countUpdate(table, k.list, k.shard, part)
+					if strings.HasPrefix(k.list, wordListID) {
+						u = bucketUpdate(table, k.list, k.shard, part)
+					}
 					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
 						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
 						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
