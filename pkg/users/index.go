@@ -536,36 +536,11 @@ func (st *store) queryEntries(ctx context.Context, index, attr, value, wordPrefi
 		vals[":from"] = str(from)
 		cond += " AND #s >= :from"
 	}
-	var out []entry
-	var start map[string]types.AttributeValue
-	read := 0
-	for {
-		in := &dynamodb.QueryInput{TableName: aws.String(st.table), IndexName: aws.String(index),
-			KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-			ExclusiveStartKey: start}
-		if count >= 0 {
-			in.Limit = aws.Int32(int32(min(skip+count-int64(len(out)), 1<<30)))
-		}
-		res, err := st.db.Query(ctx, in)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		read += len(res.Items)
-		if limit > 0 && read > limit {
-			return nil, errTooMany
-		}
-		for _, it := range res.Items {
-			if skip > 0 {
-				skip--
-				continue
-			}
-			out = append(out, parseEntry(it))
-		}
-		if (count >= 0 && int64(len(out)) >= count) || len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = res.LastEvaluatedKey
-	}
+	in := &dynamodb.QueryInput{TableName: aws.String(st.table), IndexName: aws.String(index),
+		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+	return queryPages(ctx, st.db, in, skip, count, false, limit, func(it map[string]types.AttributeValue) (entry, error) {
+		return parseEntry(it), nil
+	})
 }
 
 // errTooMany marks a read that would pass the list's scan limit.

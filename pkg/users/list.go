@@ -1423,34 +1423,56 @@ func (st *store) queryList(ctx context.Context, l userList, from string, skip, c
 		vals[":from"] = str(from)
 		cond += " AND #u >= :from"
 	}
-	var out []*User
-	var start map[string]types.AttributeValue
+	in := &dynamodb.QueryInput{TableName: aws.String(st.table), IndexName: aws.String(l.index),
+		KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+	return queryPages(ctx, st.db, in, skip, count, false, 0, func(it map[string]types.AttributeValue) (*User, error) {
+		var u User
+		if err := attributevalue.UnmarshalMap(it, &u); err != nil {
+			return nil, httpapi.Internal(err)
+		}
+		return &u, nil
+	})
+}
+
+// queryPages runs in page after page (each Query reads at most 1 MB): it
+// skips skip items, parses the next count (count < 0: all of them) and stops
+// there or at the partition's end. Limit asks for just what is still needed,
+// unless filtered (a FilterExpression applies after Limit); maxRead > 0
+// refuses a read of more items than that (errTooMany).
+func queryPages[T any](ctx context.Context, db DB, in *dynamodb.QueryInput, skip, count int64, filtered bool, maxRead int,
+	parse func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
+	var out []T
+	read := 0
 	for {
-		in := &dynamodb.QueryInput{TableName: aws.String(st.table), IndexName: aws.String(l.index),
-			KeyConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-			ExclusiveStartKey: start}
-		if count >= 0 {
+		if count >= 0 && !filtered {
 			in.Limit = aws.Int32(int32(min(skip+count-int64(len(out)), 1<<30)))
 		}
-		res, err := st.db.Query(ctx, in)
+		res, err := db.Query(ctx, in)
 		if err != nil {
 			return nil, dbError(err)
+		}
+		read += len(res.Items)
+		if maxRead > 0 && read > maxRead {
+			return nil, errTooMany
 		}
 		for _, it := range res.Items {
 			if skip > 0 {
 				skip--
 				continue
 			}
-			var u User
-			if err := attributevalue.UnmarshalMap(it, &u); err != nil {
-				return nil, httpapi.Internal(err)
+			if count >= 0 && int64(len(out)) >= count {
+				break
 			}
-			out = append(out, &u)
+			v, err := parse(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
 		}
 		if (count >= 0 && int64(len(out)) >= count) || len(res.LastEvaluatedKey) == 0 {
 			return out, nil
 		}
-		start = res.LastEvaluatedKey
+		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
 }
 

@@ -360,32 +360,13 @@ func (st *store) queryWordList(ctx context.Context, l userList, from string, ski
 		vals[":g"] = str(string(l.word))
 		filter = aws.String("contains(#g, :g)")
 	}
-	var out []entry
-	var start map[string]types.AttributeValue
-	for {
-		in := &dynamodb.QueryInput{TableName: aws.String(st.table), KeyConditionExpression: aws.String(cond),
-			FilterExpression: filter, ExpressionAttributeNames: names, ExpressionAttributeValues: vals, ExclusiveStartKey: start}
-		if filter == nil {
-			in.Limit = aws.Int32(int32(min(skip+count-int64(len(out)), 1<<30)))
-		}
-		res, err := st.db.Query(ctx, in)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		for _, it := range res.Items {
-			if skip > 0 {
-				skip--
-				continue
-			}
-			e := entry{uuid: stringAttr(it, "u")}
-			e.username, _, _ = strings.Cut(stringAttr(it, "sk"), keySep)
-			out = append(out, e)
-		}
-		if int64(len(out)) >= count || len(res.LastEvaluatedKey) == 0 {
-			return out[:min(int64(len(out)), count)], nil
-		}
-		start = res.LastEvaluatedKey
-	}
+	in := &dynamodb.QueryInput{TableName: aws.String(st.table), KeyConditionExpression: aws.String(cond),
+		FilterExpression: filter, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+	return queryPages(ctx, st.db, in, skip, count, filter != nil, 0, func(it map[string]types.AttributeValue) (entry, error) {
+		e := entry{uuid: stringAttr(it, "u")}
+		e.username, _, _ = strings.Cut(stringAttr(it, "sk"), keySep)
+		return e, nil
+	})
 }
 
 func stringAttr(it map[string]types.AttributeValue, k string) string {
