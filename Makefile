@@ -114,7 +114,7 @@ test: tools
 	$(MAKE) staticcheck
 	$(MAKE) lint-template
 	$(MAKE) build
-	go test -count=1 -timeout 15m ./...
+	go test -count=1 -timeout 25m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
 
 ## e2e: the pages' browser tests alone (headless Chromium; `go test ./...`

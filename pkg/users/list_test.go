@@ -172,10 +172,10 @@ func TestListAtScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 10,000 users without word lists (a few dozen items each: the table
-	// would take minutes to seed), and 400 more with them, for the
+	// would take minutes to seed), and 200 more with them, for the
 	// searches they answer.
 	seeded := scaleUsers10k(rand.New(rand.NewPCG(7, 11)), hash)
-	worded := scaleUsers10k(rand.New(rand.NewPCG(13, 17)), hash)[:400]
+	worded := scaleUsers10k(rand.New(rand.NewPCG(13, 17)), hash)[:200]
 	for _, u := range worded {
 		// Their own usernames and addresses: "maria.garcia2.w".
 		if at := strings.IndexByte(u.Username, '@'); at > 0 {
@@ -378,7 +378,7 @@ func TestListAtScale(t *testing.T) {
 	// A search value of up to 12 letters (query, user_keyword, full_name,
 	// first_name, last_name), alone: its word list, with a count, three
 	// requests at any depth (SeedListed writes the lists the stream keeps;
-	// only the 400 seeded with them, and the staff account, are in them).
+	// only the 200 seeded with them, and the staff account, are in them).
 	wordListCases := []struct {
 		filter string
 		keep   func(*users.User) bool
