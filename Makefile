@@ -114,7 +114,10 @@ test: tools
 	$(MAKE) staticcheck
 	$(MAKE) lint-template
 	$(MAKE) build
-	go test -count=1 -timeout 25m ./...
+	go test -count=1 -timeout 25m -skip '^TestListAtScale$$' ./...
+	# Alone: its seeding (10,000 users) slows what runs beside it, and
+	# pkg/api's concurrency tests are sensitive to DynamoDB Local's speed.
+	go test -count=1 -timeout 15m -run '^TestListAtScale$$' ./pkg/users
 	$(MAKE) fuzz FUZZTIME=20000x
 
 ## e2e: the pages' browser tests alone (headless Chromium; `go test ./...`
