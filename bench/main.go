@@ -47,6 +47,11 @@ type settings struct {
 	listScale     int
 	listScaleRuns int
 	onlyListScale bool
+	// listScaleWords users are seeded with word lists for the second list
+	// at scale (0: skipped), and listScaleImport imported after it to price
+	// the stream's word lists.
+	listScaleWords  int
+	listScaleImport int
 }
 
 func main() {
@@ -61,7 +66,9 @@ func main() {
 	flag.StringVar(&s.prices, "prices", "bench/prices.json", "price list, relative to the repository root")
 	flag.IntVar(&s.listScale, "list-scale-users", 100_000, "users seeded for the list at scale (0 skips it)")
 	flag.IntVar(&s.listScaleRuns, "list-scale-runs", 10, "measured runs per list-at-scale case")
-	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the list at scale; keep the rest of the results file and rewrite both files")
+	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the lists at scale; keep the rest of the results file and rewrite both files")
+	flag.IntVar(&s.listScaleWords, "list-scale-word-users", 10_000, "users seeded with word lists for the list at scale with word lists (0 skips it)")
+	flag.IntVar(&s.listScaleImport, "list-scale-import", 1_000, "users imported into the word-list table to price the stream's word lists (0: none)")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
 	flag.BoolVar(&s.onlyStream, "only-stream", false, "measure only the stream path (sign-up to mail, the stream function's cost), keeping the other results, and rewrite both files")
@@ -116,10 +123,9 @@ func run(s settings) error {
 		if err := json.Unmarshal(b, &res); err != nil {
 			return fmt.Errorf("%s: %w", s.results, err)
 		}
-		if res.ListScale, err = listScale(ctx, root, max(s.listScale, 1), s.listScaleRuns); err != nil {
+		if err := listScales(ctx, root, s, &res, prices); err != nil {
 			return err
 		}
-		res.ListScale.Measured = measuredNow()
 		return write(root, s, &res, prices, memory)
 	}
 	res := &Results{
@@ -136,6 +142,9 @@ func run(s settings) error {
 			}
 			if s.listScale == 0 {
 				res.ListScale = prev.ListScale
+			}
+			if s.listScaleWords == 0 {
+				res.ListScaleWords = prev.ListScaleWords
 			}
 		}
 	}
@@ -216,10 +225,10 @@ func run(s settings) error {
 	listDone := make(chan struct{})
 	go func() {
 		defer close(listDone)
-		if s.listScale > 0 {
-			if res.ListScale, listErr = listScale(ctx, root, s.listScale, s.listScaleRuns); listErr == nil {
-				res.ListScale.Measured = measuredNow()
-				res.ListScale.Concurrent = s.importUsers > 0
+		listErr = listScales(ctx, root, s, res, prices)
+		for _, l := range []*ListScale{res.ListScale, res.ListScaleWords} {
+			if l != nil {
+				l.Concurrent = s.importUsers > 0
 			}
 		}
 	}()
@@ -290,14 +299,37 @@ func onlyStream(ctx context.Context, root string, s settings, prices *Prices, me
 	})
 }
 
+// listScales measures the list at scale without word lists (s.listScale
+// users) and then with them (s.listScaleWords), each on its own stack.
+func listScales(ctx context.Context, root string, s settings, res *Results, prices *Prices) error {
+	if s.listScale > 0 {
+		l, err := listScale(ctx, root, s.listScale, s.listScaleRuns, false, 0, prices)
+		if err != nil {
+			return err
+		}
+		l.Measured, res.ListScale = measuredNow(), l
+	}
+	if s.listScaleWords > 0 {
+		l, err := listScale(ctx, root, s.listScaleWords, s.listScaleRuns, true, s.listScaleImport, prices)
+		if err != nil {
+			return err
+		}
+		l.Measured, res.ListScaleWords = measuredNow(), l
+	}
+	return nil
+}
+
 // write prices the results, holds them to the targets and writes both
 // files.
 func write(root string, s settings, res *Results, prices *Prices, memory memorySizes) error {
-	if res.ListScale != nil { // the extrapolation follows the code, also on -reprice
-		res.ListScale.Method = listScaleMethod
-		for i := range res.ListScale.Cases {
-			if !strings.HasPrefix(res.ListScale.Cases[i].Note1M, "failed") {
-				extrapolate(&res.ListScale.Cases[i])
+	for _, l := range []*ListScale{res.ListScale, res.ListScaleWords} {
+		if l == nil { // the extrapolation follows the code, also on -reprice
+			continue
+		}
+		l.Method = listScaleMethod
+		for i := range l.Cases {
+			if !strings.HasPrefix(l.Cases[i].Note1M, "failed") {
+				extrapolate(&l.Cases[i], l.Users)
 			}
 		}
 	}
@@ -356,7 +388,10 @@ type Results struct {
 	Cost          Cost          `json:"cost"`
 	Targets       []Target      `json:"targets"`
 	ListScale     *ListScale    `json:"list_scale,omitempty"`
-	Notes         []string      `json:"notes,omitempty"`
+	// ListScaleWords is the list at scale with word lists (a smaller
+	// table: DynamoDB Local writes a user's ~40 word list items slowly).
+	ListScaleWords *ListScale `json:"list_scale_words,omitempty"`
+	Notes          []string   `json:"notes,omitempty"`
 }
 
 // Machine is where and how the figures were taken.

@@ -88,6 +88,7 @@ func report(r *Results, p *Prices) string {
 
 	w("%s", importReport(r.Import))
 	w("%s", listScaleReport(r.ListScale))
+	w("%s", listScaleReport(r.ListScaleWords))
 
 	w("## Password hashing\n\n")
 	w("`secret.HashPassword` on its own (argon2id, 19 MiB, t=2, p=1: OWASP's minimum): **%.2f ms** p50 over %d hashes on one core of this machine. Sign-up and both logins cost one hash, a password change two (the current password checked, the new one hashed); the rest none. On Lambda at %d MB a function gets %.2f of a vCPU, so a hash takes roughly %.0f ms there (if a Graviton core hashes as fast as this one), all of it billed.\n\n",

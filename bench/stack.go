@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -25,11 +26,14 @@ import (
 // stack is the service running in process on DynamoDB Local and the local
 // SES (pkg/testenv), with the AWS calls and each handler call timed.
 type stack struct {
-	env    *testenv.Env
-	tpl    *localstack.Template
-	calls  *awsCalls
-	server *httptest.Server
-	client *http.Client
+	env   *testenv.Env
+	tpl   *localstack.Template
+	calls *awsCalls
+	// streamCalls are the stream function's DynamoDB calls (its model off
+	// unless a part prices them).
+	streamCalls *awsCalls
+	server      *httptest.Server
+	client      *http.Client
 
 	mu   sync.Mutex
 	last handlerCall // the latest handler call, read after each request
@@ -54,15 +58,22 @@ var rateLimits = map[string]string{
 // serves the template's routes with the same router testenv uses
 // (localstack.NewServer) over handlers wrapped in a timer.
 func startStack(ctx context.Context, root string) (*stack, error) {
-	calls := &awsCalls{}
-	env, err := testenv.Start(ctx, testenv.Options{Env: rateLimits, App: app.Options{
+	return startStackWith(ctx, root, nil)
+}
+
+// startStackWith is startStack with more configuration variables; its
+// stream function's DynamoDB calls are priced apart (stack.streamCalls, the
+// model off until a part turns it on).
+func startStackWith(ctx context.Context, root string, vars map[string]string) (*stack, error) {
+	calls, streamCalls := &awsCalls{}, &awsCalls{}
+	env, err := testenv.Start(ctx, testenv.Options{Env: withVars(rateLimits, vars), App: app.Options{
 		DynamoAPIOptions: []func(*middleware.Stack) error{calls.dynamoMiddleware, keyMiddleware},
 		AWSOptions:       []func(*awsconfig.LoadOptions) error{awsconfig.WithAPIOptions([]func(*middleware.Stack) error{calls.sesMiddleware})},
-	}})
+	}, StreamDynamoAPIOptions: []func(*middleware.Stack) error{streamCalls.dynamoMiddleware}})
 	if err != nil {
 		return nil, err
 	}
-	st := &stack{env: env, calls: calls, client: &http.Client{Timeout: 60 * time.Second}}
+	st := &stack{env: env, calls: calls, streamCalls: streamCalls, client: &http.Client{Timeout: 60 * time.Second}}
 	if st.tpl, err = localstack.ParseTemplate(filepath.Join(root, "template.yaml")); err != nil {
 		env.Close()
 		return nil, err
@@ -71,6 +82,7 @@ func startStack(ctx context.Context, root string) (*stack, error) {
 		env.Close()
 		return nil, err
 	}
+	streamCalls.model = calls.model
 	calls.modelOn.Store(true)
 	handlers := map[string]httpapi.LambdaHandler{}
 	for id, h := range app.Handlers(env.API) {
@@ -83,6 +95,13 @@ func startStack(ctx context.Context, root string) (*stack, error) {
 	}
 	st.server = httptest.NewServer(h)
 	return st, nil
+}
+
+// withVars is base with vars added (vars win).
+func withVars(base, vars map[string]string) map[string]string {
+	out := maps.Clone(base)
+	maps.Copy(out, vars)
+	return out
 }
 
 func (st *stack) close() {

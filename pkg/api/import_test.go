@@ -236,6 +236,7 @@ func TestImportTakesAJSONArray(t *testing.T) {
 // same write; the old password keeps working and a wrong one counts toward
 // the lockout.
 func TestImportedHashesLogInAndAreUpgraded(t *testing.T) {
+	realHashing(t) // the upgrade is to the service's own argon2id
 	staff := env.NewStaff(t, "imp-staff", false)
 	vs := legacyVectors(t)
 	var lines []any
@@ -307,7 +308,7 @@ func TestImportedPendingUserActivates(t *testing.T) {
 	if r := env.Do(t, "POST", "/api/auth/activate", map[string]any{"code": code, "password": v.Password}); r.Status != 200 || r.Str("status") != "ENABLED" {
 		t.Fatalf("activate: %d %s", r.Status, r.Body)
 	}
-	if h := attr(userItem(t, a.Results[0].UUID), "password_hash"); !strings.HasPrefix(h, "$argon2id$v=19$m=19456") {
+	if h := attr(userItem(t, a.Results[0].UUID), "password_hash"); !strings.HasPrefix(h, argon2idPrefix()) {
 		t.Fatalf("activation left the hash %.12q", h)
 	}
 	env.Login(t, email, v.Password)
@@ -358,7 +359,7 @@ func TestImportedHashConcurrentFirstLogins(t *testing.T) {
 			t.Errorf("login %d: %d", i, s)
 		}
 	}
-	if h := attr(userItem(t, a.Results[0].UUID), "password_hash"); !strings.HasPrefix(h, "$argon2id$v=19$m=19456") {
+	if h := attr(userItem(t, a.Results[0].UUID), "password_hash"); !strings.HasPrefix(h, argon2idPrefix()) {
 		t.Fatalf("hash %.12q", h)
 	}
 }

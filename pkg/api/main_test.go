@@ -8,11 +8,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/argon2id"
+
+	"github.com/example/accounts/pkg/secret"
 	"github.com/example/accounts/pkg/testenv"
 )
 
 // env is the service under test, on DynamoDB Local and the local SES.
 var env *testenv.Env
+
+// productionParams are the service's argon2id parameters (TestMain makes
+// the suite's hashes cheaper).
+var productionParams argon2id.Params
+
+// realHashing makes t's hashes with the service's parameters.
+func realHashing(t *testing.T) {
+	suite := secret.PasswordParams
+	secret.PasswordParams = &productionParams
+	t.Cleanup(func() { secret.PasswordParams = suite })
+}
+
+// argon2idPrefix is how a hash made now begins.
+func argon2idPrefix() string {
+	p := secret.PasswordParams
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", p.Memory, p.Iterations, p.Parallelism)
+}
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -24,6 +44,14 @@ func TestMain(m *testing.M) {
 	// matches; TestWordListsFromTheStream runs a stack that keeps them.
 	shared := idp.Env()
 	shared["WORD_LISTS"] = "0"
+	// Cheap password hashes for the suite's thousands of sign-ups, logins
+	// and activations: argon2id's cost is not what these tests are about,
+	// and at OWASP's 19 MiB it was a good part of the suite's time. A hash
+	// records its parameters, so each is checked with those it was made
+	// with; realHashing puts the service's back for a test (the imported
+	// hashes' upgrade checks the stored one), and pkg/secret tests them.
+	productionParams = *secret.PasswordParams
+	secret.PasswordParams = &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	env, err = testenv.Start(ctx, testenv.Options{Env: shared, Record: true})
 	cancel()
 	if err != nil {

@@ -3,7 +3,6 @@ package groups
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -241,6 +240,6 @@ func (s *Service) update(ctx context.Context, in *dynamodb.UpdateItemInput) erro
 		if err == nil || !errors.As(err, &tce) || attempt == table.ConflictRetries || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Duration(10<<attempt)*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond))))
+		time.Sleep(table.Backoff(attempt))
 	}
 }

@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func TestTransactionConflictRetry(t *testing.T) {
 		{"case=a failed condition is not retried", []error{canceled("ConditionalCheckFailed", "TransactionConflict")}, 1, true},
 		{"case=a transaction in progress is retried", []error{&types.TransactionInProgressException{}}, 2, false},
 		{"case=other errors are not retried", []error{errors.New("boom")}, 1, true},
-		{"case=endless conflicts give up after the retries", []error{canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict"), canceled("TransactionConflict")}, ConflictRetries + 1, true},
+		{"case=endless conflicts give up after the retries", slices.Repeat([]error{canceled("TransactionConflict")}, ConflictRetries+2), ConflictRetries + 1, true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			f := &txFake{errs: tc.errs}

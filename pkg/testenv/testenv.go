@@ -169,6 +169,9 @@ type Options struct {
 	// first backoff (defaults: the template's 3, and 200 ms).
 	StreamRetries int
 	StreamBackoff time.Duration
+	// StreamDynamoAPIOptions are added to the stream function's DynamoDB
+	// client after its request counter (a bench pricing what it writes).
+	StreamDynamoAPIOptions []func(*middleware.Stack) error
 }
 
 // Start brings up the stack; call Close when done (TestMain).
@@ -273,7 +276,7 @@ func (e *Env) startStream(ctx context.Context, opts Options) error {
 	so := app.Options{LogOutput: e.StreamLogs, Mail: opts.App.Mail}
 	// Its requests are not the API's: counted apart (StreamRequests).
 	e.StreamRequests = ddbmetrics.New()
-	so.DynamoAPIOptions = []func(*middleware.Stack) error{e.StreamRequests.Middleware}
+	so.DynamoAPIOptions = append([]func(*middleware.Stack) error{e.StreamRequests.Middleware}, opts.StreamDynamoAPIOptions...)
 	// Its IAM actions, on every client (DynamoDB, SES, S3), as the API's.
 	so.AWSOptions = []func(*awsconfig.LoadOptions) error{awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.Actions.Middleware})}
 	h, err := app.NewStream(ctx, e.Config, so)

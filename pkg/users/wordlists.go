@@ -43,6 +43,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/accounts/pkg/table"
 )
 
 const (
@@ -363,33 +365,23 @@ func (st *store) queryWordList(ctx context.Context, l userList, from string, ski
 	in := &dynamodb.QueryInput{TableName: aws.String(st.table), KeyConditionExpression: aws.String(cond),
 		FilterExpression: filter, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
 	return queryPages(ctx, st.db, in, skip, count, filter != nil, 0, func(it map[string]types.AttributeValue) (entry, error) {
-		e := entry{uuid: stringAttr(it, "u")}
-		e.username, _, _ = strings.Cut(stringAttr(it, "sk"), keySep)
+		e := entry{uuid: table.String(it, "u")}
+		e.username, _, _ = strings.Cut(table.String(it, "sk"), keySep)
 		return e, nil
 	})
 }
 
-func stringAttr(it map[string]types.AttributeValue, k string) string {
-	if v, ok := it[k].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
 // wordSeedItems are a new listed user's word list entries and their count
-// deltas (by list, then bucket), for SeedListed.
+// deltas (by list, then bucket), for SeedListed: the puts of the ops that
+// bring u into the word lists.
 func wordSeedItems(u *User) ([]map[string]types.AttributeValue, map[string]map[string]int64) {
 	var items []map[string]types.AttributeValue
 	deltas := map[string]map[string]int64{}
-	for p, g := range wordPrefixes(u) {
-		it := wordEntryKey(p, u.Username, u.UUID)
-		it["u"], it["g"] = str(u.UUID), str(g)
-		items = append(items, it)
-		d := map[string]int64{}
-		for i := range len(g) {
-			d[string(g[i])+bucketOf(u.Username)]++
+	for _, op := range wordOps("", nil, u) {
+		for _, it := range op.items {
+			items = append(items, it.Put.Item)
 		}
-		deltas[wordListID+p] = d
+		deltas[op.list] = op.deltas
 	}
 	return items, deltas
 }
