@@ -434,7 +434,7 @@ func listScaleReport(r *ListScale) string {
 	}
 	w("\n%s\n\n", r.Method)
 	if ss := r.Stream; ss != nil {
-		w("**What the stream function writes for a new user, with word lists.** After the cases, %s users were imported into this table (`POST /api/users/import`, %d a request) and the stream drained (%.0f s): the stream function handled %s records and made **%.2f DynamoDB requests a user**, **%.2f WRU and %.2f RRU a user** as DynamoDB bills them (transactions priced by the bench's model, capacity.go), that is **$%.2f per million users** in DynamoDB on demand. Most of it is the user's word list entries and counts (about 40 prefixes, each an entry and a count delta in one transaction); the rest is the events and markers every user's stream records cost. The import's own cost (the Import section) does not include it.\n\n",
+		w("**What the stream function writes for a new user, with word lists.** After the cases, %s users were imported into this table (`POST /api/users/import`, up to %d a request) and the stream drained (%.0f s): the stream function handled %s records and made **%.2f DynamoDB requests a user**, **%.2f WRU and %.2f RRU a user** as DynamoDB bills them (transactions priced by the bench's model, capacity.go), that is **$%.2f per million users** in DynamoDB on demand. Most of it is the user's word list entries and counts (about 40 prefixes, each an entry and a count delta in one transaction); the rest is the events and markers every user's stream records cost. The import's own cost (the Import section) does not include it.\n\n",
 			thousands(ss.Users), importBatch, ss.DrainSeconds, thousands(ss.Records), ss.RequestsPerUser, ss.WRUPerUser, ss.RRUPerUser, ss.USDPerMillion)
 	}
 	return b.String()

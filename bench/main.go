@@ -68,7 +68,7 @@ func main() {
 	flag.IntVar(&s.listScaleRuns, "list-scale-runs", 10, "measured runs per list-at-scale case")
 	flag.BoolVar(&s.onlyListScale, "only-list-scale", false, "measure only the lists at scale; keep the rest of the results file and rewrite both files")
 	flag.IntVar(&s.listScaleWords, "list-scale-word-users", 10_000, "users seeded with word lists for the list at scale with word lists (0 skips it)")
-	flag.IntVar(&s.listScaleImport, "list-scale-import", 1_000, "users imported into the word-list table to price the stream's word lists (0: none)")
+	flag.IntVar(&s.listScaleImport, "list-scale-import", 500, "users imported into the word-list table to price the stream's word lists (0: none)")
 	flag.BoolVar(&s.reprice, "reprice", false, "measure nothing: re-price the existing results with the price list and template.yaml, and rewrite both files")
 	flag.IntVar(&s.importUsers, "import-users", 100000, "users imported through POST /api/users/import (0: no import measurement)")
 	flag.BoolVar(&s.onlyStream, "only-stream", false, "measure only the stream path (sign-up to mail, the stream function's cost), keeping the other results, and rewrite both files")

@@ -616,7 +616,7 @@ func buildAll(ctx context.Context, fns []function, dir string) (results []chan b
 	}
 	one := func(i int) {
 		bin := filepath.Join(dir, fns[i].Dir)
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+fns[i].Dir)
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./functions/"+fns[i].Dir)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 		// On cancellation let go build stop its compilers itself.

@@ -348,7 +348,7 @@ func TestLastOwnerConcurrent(t *testing.T) {
 				addUser(t, staff, groups.KindApplication, app, b, "owner")
 				addUser(t, staff, groups.KindApplication, app, m, "member")
 				path := scopePath(groups.KindApplication, app)
-				statuses := atOnce(2, func(i int) int {
+				statuses := testenv.AtOnce(2, func(i int) int {
 					u := []testenv.User{a, b}[i]
 					if i == 1 && how != "both leave" {
 						return env.Do(t, "POST", path+"/update_user", map[string]any{"user": u.UUID, "role": "member"}, "Authorization", testenv.Token(u.Token)).Status
@@ -414,7 +414,7 @@ func TestGrantLimitExpired(t *testing.T) {
 	setN(t, "GRANTS#"+f.plain.UUID, "GRANTS", "n", groups.MaxGrantsPerUser)
 	svc.Now = func() time.Time { return exp.Add(time.Hour + time.Second) }
 	fourth := scopeID(t, f.owner, groups.KindGroup, map[string]any{"name": "a fourth", "application": f.app})
-	statuses := atOnce(2, func(i int) int { return add([]string{third, fourth}[i]).Status })
+	statuses := testenv.AtOnce(2, func(i int) int { return add([]string{third, fourth}[i]).Status })
 	if statuses[201] != 1 || statuses[400] != 1 {
 		t.Errorf("two adds with room for one: %v", statuses)
 	}

@@ -55,17 +55,7 @@ func importLines(t *testing.T, staff testenv.User, ctype string, lines ...any) *
 	return env.Do(t, "POST", "/api/users/import", b.String(), append(auth(staff), "Content-Type", ctype)...)
 }
 
-type importAnswer struct {
-	Results []struct {
-		Line                int
-		Result, UUID, Email string
-		Error               string
-		ErrorDescription    string `json:"error_description"`
-		Fields              map[string][]string
-		Warnings            []string
-	}
-	Totals struct{ Created, Skipped, Refused, Warnings int }
-}
+type importAnswer = testenv.ImportAnswer
 
 func decodeImport(t *testing.T, r *testenv.Resp) importAnswer {
 	t.Helper()

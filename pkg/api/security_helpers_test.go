@@ -62,15 +62,7 @@ func scanTable(t testing.TB) []map[string]types.AttributeValue {
 }
 
 // attr is a string (or number) attribute of an item, "" when absent.
-func attr(item map[string]types.AttributeValue, name string) string {
-	switch v := item[name].(type) {
-	case *types.AttributeValueMemberS:
-		return v.Value
-	case *types.AttributeValueMemberN:
-		return v.Value
-	}
-	return ""
-}
+var attr = testenv.Attr
 
 // userItem reads a user's stored item (nil when there is none).
 func userItem(t testing.TB, id string) map[string]types.AttributeValue {

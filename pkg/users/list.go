@@ -375,24 +375,45 @@ func isCountKey(k map[string]types.AttributeValue) (string, bool) {
 // countUpdate adds buckets' deltas (and their sum to the total) to shard
 // shard of a list's count, creating the item if need be.
 func countUpdate(table, listID string, shard int, buckets map[string]int64) *types.Update {
+	return addUpdate(table, listID, shard, buckets, true)
+}
+
+// addUpdate adds buckets' deltas to shard shard of list listID's count,
+// and with total their sum to its total n.
+func addUpdate(table, listID string, shard int, buckets map[string]int64, total bool) *types.Update {
 	names := map[string]string{}
 	vals := map[string]types.AttributeValue{}
 	var parts []string
-	var total int64
+	var sum int64
 	for i, b := range slices.Sorted(maps.Keys(buckets)) {
 		k := strconv.Itoa(i)
 		names["#b"+k] = bucketAttr + b
 		vals[":b"+k] = n(buckets[b])
 		parts = append(parts, "#b"+k+" :b"+k)
-		total += buckets[b]
+		sum += buckets[b]
 	}
-	if total != 0 {
+	if total && sum != 0 {
 		names["#n"] = "n"
-		vals[":n"] = n(total)
+		vals[":n"] = n(sum)
 		parts = append([]string{"#n :n"}, parts...)
 	}
 	return &types.Update{TableName: aws.String(table), Key: key(countPrefix+listID, countShardSK(shard)),
 		UpdateExpression: aws.String("ADD " + strings.Join(parts, ", ")), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+}
+
+// countItem is the count item addUpdate would create on a table without
+// it (SeedListed's put).
+func countItem(listID string, shard int, buckets map[string]int64, total bool) map[string]types.AttributeValue {
+	it := key(countPrefix+listID, countShardSK(shard))
+	var sum int64
+	for b, d := range buckets {
+		it[bucketAttr+b] = n(d)
+		sum += d
+	}
+	if total && sum != 0 {
+		it["n"] = n(sum)
+	}
+	return it
 }
 
 // countItems are the count updates for a change from before to after.

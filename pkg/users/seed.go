@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/accounts/pkg/table"
 )
 
 // SeedListed stores active accounts in bulk for scale tests and the
@@ -21,7 +23,9 @@ import (
 // (claimItem), its index entries (indexEntries) and the list counts
 // (countDeltas, countUpdate, on the shard shardFor picks for each user, of
 // the default number of shards), only written with BatchWriteItem and
-// summed per list shard instead of one transaction each; and the word
+// summed per list shard instead of one transaction each (a count item the
+// table has not yet is put whole, so nothing else may write counts while
+// it seeds); and the word
 // lists the stream keeps for the accounts the service writes (wordlists.go).
 func SeedListed(ctx context.Context, db *dynamodb.Client, table string, us []*User) error {
 	return SeedListedWith(ctx, db, table, us, SeedOptions{})
@@ -79,6 +83,77 @@ func SeedListedWith(ctx context.Context, db *dynamodb.Client, table string, us [
 			}
 		}
 	}
+	if err := writeBatches(ctx, db, table, reqs); err != nil {
+		return err
+	}
+	// The count shards: those the table has not yet are put whole, in
+	// batches (a seeded table has thousands, most of them the word lists'
+	// of one user); the others get their deltas added, eight at a time.
+	// Nothing else writes counts meanwhile: the seeding's own users are the
+	// only ones it counts (see SeedListed).
+	keys := slices.Collect(maps.Keys(deltas))
+	exists, err := existing(ctx, db, table, keys, func(k shardOf) map[string]types.AttributeValue {
+		return key(countPrefix+k.list, countShardSK(k.shard))
+	})
+	if err != nil {
+		return err
+	}
+	var puts []types.WriteRequest
+	var adds []shardOf
+	for _, k := range keys {
+		if exists[k] {
+			adds = append(adds, k)
+			continue
+		}
+		puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{
+			Item: countItem(k.list, k.shard, deltas[k], !strings.HasPrefix(k.list, wordListID))}})
+	}
+	if err := writeBatches(ctx, db, table, puts); err != nil {
+		return err
+	}
+	work := make(chan shardOf)
+	uerrs := make(chan error, 8)
+	var uwg sync.WaitGroup
+	for range 8 {
+		uwg.Add(1)
+		go func() {
+			defer uwg.Done()
+			for k := range work {
+				// In chunks: an update expression holds at most 4 KB.
+				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[k])), 100) {
+					part := map[string]int64{}
+					for _, b := range chunk {
+						part[b] = deltas[k][b]
+					}
+					u := addUpdate(table, k.list, k.shard, part, !strings.HasPrefix(k.list, wordListID))
+					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
+						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
+						uerrs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	for _, k := range adds {
+		select {
+		case work <- k:
+		case err := <-uerrs:
+			close(work)
+			uwg.Wait()
+			return err
+		}
+	}
+	close(work)
+	uwg.Wait()
+	close(uerrs)
+	return errors.Join(slices.Collect(chanValues(uerrs))...)
+}
+
+// writeBatches writes reqs with BatchWriteItem, 25 a request, eight
+// requests at a time, until none is left unprocessed.
+func writeBatches(ctx context.Context, db *dynamodb.Client, table string, reqs []types.WriteRequest) error {
 	batches := make(chan []types.WriteRequest)
 	errs := make(chan error, 8)
 	var wg sync.WaitGroup
@@ -110,51 +185,34 @@ func SeedListedWith(ctx context.Context, db *dynamodb.Client, table string, us [
 	close(batches)
 	wg.Wait()
 	close(errs)
-	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
-		return err
-	}
-	// The count shards, eight at a time.
-	keys := make(chan shardOf)
-	uerrs := make(chan error, 8)
-	var uwg sync.WaitGroup
-	for range 8 {
-		uwg.Add(1)
-		go func() {
-			defer uwg.Done()
-			for k := range keys {
-				// In chunks: an update expression holds at most 4 KB.
-				for chunk := range slices.Chunk(slices.Sorted(maps.Keys(deltas[k])), 100) {
-					part := map[string]int64{}
-					for _, b := range chunk {
-						part[b] = deltas[k][b]
-					}
-					u := countUpdate(table, k.list, k.shard, part)
-					if strings.HasPrefix(k.list, wordListID) {
-						u = bucketUpdate(table, k.list, k.shard, part)
-					}
-					if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: u.Key,
-						UpdateExpression: u.UpdateExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-						ExpressionAttributeValues: u.ExpressionAttributeValues}); err != nil {
-						uerrs <- err
-						return
-					}
-				}
+	return errors.Join(slices.Collect(chanValues(errs))...)
+}
+
+// existing reports which of keys' items (keyOf) the table holds, read
+// strongly consistent, 100 a BatchGetItem.
+func existing[K comparable](ctx context.Context, db *dynamodb.Client, tableName string, keys []K, keyOf func(K) map[string]types.AttributeValue) (map[K]bool, error) {
+	out := map[K]bool{}
+	byKey := map[string]K{}
+	for chunk := range slices.Chunk(keys, 100) {
+		var ks []map[string]types.AttributeValue
+		for _, k := range chunk {
+			item := keyOf(k)
+			byKey[table.String(item, "pk")+"\x00"+table.String(item, "sk")] = k
+			ks = append(ks, item)
+		}
+		req := map[string]types.KeysAndAttributes{tableName: {Keys: ks, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk, sk")}}
+		for len(req) > 0 {
+			got, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, err
 			}
-		}()
-	}
-	for k := range deltas {
-		select {
-		case keys <- k:
-		case err := <-uerrs:
-			close(keys)
-			uwg.Wait()
-			return err
+			for _, item := range got.Responses[tableName] {
+				out[byKey[table.String(item, "pk")+"\x00"+table.String(item, "sk")]] = true
+			}
+			req = got.UnprocessedKeys
 		}
 	}
-	close(keys)
-	uwg.Wait()
-	close(uerrs)
-	return errors.Join(slices.Collect(chanValues(uerrs))...)
+	return out, nil
 }
 
 func chanValues(c chan error) func(func(error) bool) {

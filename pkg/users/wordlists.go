@@ -35,7 +35,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -316,17 +315,7 @@ func packWordOps(ops []wordOp) [][]wordOp {
 // bucketUpdate adds deltas to buckets of shard shard of list id's count
 // (a word list's count is its buckets: an entry counts once per group).
 func bucketUpdate(table, id string, shard int, deltas map[string]int64) *types.Update {
-	names := map[string]string{}
-	vals := map[string]types.AttributeValue{}
-	var parts []string
-	for i, b := range slices.Sorted(maps.Keys(deltas)) {
-		k := strconv.Itoa(i)
-		names["#b"+k] = bucketAttr + b
-		vals[":b"+k] = n(deltas[b])
-		parts = append(parts, "#b"+k+" :b"+k)
-	}
-	return &types.Update{TableName: aws.String(table), Key: key(countPrefix+id, countShardSK(shard)),
-		UpdateExpression: aws.String("ADD " + strings.Join(parts, ", ")), ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+	return addUpdate(table, id, shard, deltas, false)
 }
 
 // byGroup is a word list's count for the group of letter g: its buckets

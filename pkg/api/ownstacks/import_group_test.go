@@ -1,4 +1,4 @@
-package api_test
+package ownstacks_test
 
 import (
 	"bytes"

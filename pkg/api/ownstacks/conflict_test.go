@@ -1,4 +1,4 @@
-package api_test
+package ownstacks_test
 
 import (
 	"bytes"
@@ -107,27 +107,7 @@ func (cs *conflictStack) send(method, path string, body any, auth string) (int, 
 	return res.StatusCode, res.Header
 }
 
-// all runs f(i) for i < n at once and tallies the statuses.
-func atOnce(n int, f func(i int) int) map[int]int {
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			s := f(i)
-			mu.Lock()
-			statuses[s]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return statuses
-}
+var atOnce = testenv.AtOnce
 
 func fivexx(statuses map[int]int) int {
 	n := 0
