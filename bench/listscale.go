@@ -41,6 +41,9 @@ type ListScale struct {
 	// Stream is what the stream function did for users imported into the
 	// seeded table afterwards (word lists on).
 	Stream *ScaleStream `json:"stream,omitempty"`
+	// Note is a caveat kept with the figures (what the run's code was),
+	// printed under the section's heading.
+	Note string `json:"note,omitempty"`
 }
 
 // ScaleStream is the stream function's work for users imported into a
@@ -404,8 +407,11 @@ func listScaleReport(r *ListScale) string {
 	if r.Measured != "" {
 		w("Measured by one run of this part on %s.\n\n", r.Measured)
 	}
+	if r.Note != "" {
+		w("%s\n\n", r.Note)
+	}
 	if r.WordLists {
-		w("The stack keeps word lists (`WordLists=1`, the default) and every user is seeded with theirs: each single search value of up to 12 letters is then a page (docs/LISTING.md, \"Word lists\"). The table is smaller than the other list at scale because DynamoDB Local writes about 700 items a second on this machine and a user has about 70 items with their word lists (100,000 users: some 3 hours of seeding). A word-list page reads one count, one Query from the page's bucket and one BatchGetItem, whatever the table's size, so its requests are those of a larger table; what grows is the count items' size (capacity units) and, deep in a crowded bucket, the Query's skipping.\n\n")
+		w("The stack keeps word lists (`WordLists=1`, the default) and every user is seeded with theirs: each single search value of up to 12 letters is then a page (docs/LISTING.md, \"Word lists\"). The table is smaller than the other list at scale because DynamoDB Local writes about 700 items a second on this machine and a user has about 70 items with their word lists (at this run's %.0f ms a user, 100,000 users would seed for about %.1f hours). A word-list page reads one count, one Query from the page's bucket and one BatchGetItem, whatever the table's size, so its requests are those of a larger table; what grows is the count items' size (capacity units) and, deep in a crowded bucket, the Query's skipping.\n\n", 1000*r.SeedSeconds/float64(max(r.Users, 1)), r.SeedSeconds/float64(max(r.Users, 1))*100_000/3600)
 	} else {
 		w("The stack runs with word lists off (`WordLists=0`, `WORD_LISTS=0`) and the users are seeded without them: searches of 3 letters or more are read from their matches, as a team that turns word lists off gets them. The next section has them on.\n\n")
 	}

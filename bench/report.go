@@ -87,6 +87,10 @@ func report(r *Results, p *Prices) string {
 	}
 
 	w("%s", importReport(r.Import))
+	if l := r.ListScaleWords; r.Import != nil && l != nil && l.Stream != nil {
+		w("**Not in these figures: the word lists** (docs/LISTING.md, \"Word lists\"), which the stream function writes for each imported user after the import's requests (none with `WordLists=0`): measured on %s users imported into the %s-user table of \"List at scale with word lists\", **%.2f WRU and %.2f DynamoDB requests a user, $%.2f per million users**, on top of the import's own cost above.\n\n",
+			thousands(l.Stream.Users), thousands(l.Users), l.Stream.WRUPerUser, l.Stream.RequestsPerUser, l.Stream.USDPerMillion)
+	}
 	w("%s", listScaleReport(r.ListScale))
 	w("%s", listScaleReport(r.ListScaleWords))
 
