@@ -113,7 +113,7 @@ test: tools
 	go vet ./...
 	$(MAKE) staticcheck
 	$(MAKE) lint-template
-	$(MAKE) build
+	$(MAKE) -j2 build
 	go test -count=1 -timeout 15m ./...
 	$(MAKE) fuzz FUZZTIME=20000x
 
