@@ -17,17 +17,20 @@ func Attr(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
+// ImportResult is one line's answer of POST /api/users/import.
+type ImportResult struct {
+	Line                int
+	Result, UUID, Email string
+	Error               string
+	ErrorDescription    string `json:"error_description"`
+	Fields              map[string][]string
+	Warnings            []string
+}
+
 // ImportAnswer is the body of POST /api/users/import's answer.
 type ImportAnswer struct {
-	Results []struct {
-		Line                int
-		Result, UUID, Email string
-		Error               string
-		ErrorDescription    string `json:"error_description"`
-		Fields              map[string][]string
-		Warnings            []string
-	}
-	Totals struct{ Created, Skipped, Refused, Warnings int }
+	Results []ImportResult
+	Totals  struct{ Created, Skipped, Refused, Warnings int }
 }
 
 // AtOnce runs f(i) for i < n at once and tallies what they return (HTTP

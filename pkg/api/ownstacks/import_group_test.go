@@ -29,14 +29,7 @@ import (
 // counts are exact after both.
 
 // importResult is one line's answer.
-type importResult = struct {
-	Line                int
-	Result, UUID, Email string
-	Error               string
-	ErrorDescription    string `json:"error_description"`
-	Fields              map[string][]string
-	Warnings            []string
-}
+type importResult = testenv.ImportResult
 
 // raceDB counts the transactions that create more than one user (the
 // import's groups) and, once, runs hook on the first of them before it is
